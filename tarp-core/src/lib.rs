@@ -1,0 +1,17 @@
+//! # tarp-core: the sans-IO heart of TARP
+//!
+//! TARP ("Tiny Asynchronous Remote Procedure") calls functions on another machine over
+//! HTTP/1.1, wire-compatible with the Python TARP library (see `PROTOCOL.md`).
+//! This crate owns no socket, thread, clock or random source: bytes, time and job IDs come in
+//! as arguments, so every rule can be tested, fuzzed and property-checked in isolation.
+//!
+//! Three rooms, each ignorant of the next:
+//! - [`http`]: HTTP/1.1 framing as state machines (server connection, client response parser).
+//! - [`wire`]: what TARP means on top of HTTP: envelopes, pickles, query strings, discovery.
+//! - [`service`]: endpoints, argument binding, dispatch and the async job table.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod http;
+pub mod service;
+pub mod wire;

@@ -1,0 +1,4 @@
+//! What TARP means on top of HTTP: envelopes, pickles, query strings, discovery.
+//! Knows nothing of sockets or endpoints.
+
+pub mod pickle;
