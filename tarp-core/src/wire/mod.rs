@@ -1,4 +1,5 @@
 //! What TARP means on top of HTTP: envelopes, pickles, query strings, discovery.
 //! Knows nothing of sockets or endpoints.
 
+pub mod envelope;
 pub mod pickle;

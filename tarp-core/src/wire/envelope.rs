@@ -1,0 +1,423 @@
+//! The JSON envelope every non-raw answer travels in (PROTOCOL.md section 2).
+//!
+//! ```json
+//! {"status": "success", "mimetype": "<mime of the result or null>", "result": <value>}
+//! {"status": "error", "type": "<error type>", "message": "<text>"}
+//! ```
+//!
+//! Bodies are written byte for byte as the Python library's `json.dumps` writes them: keys in
+//! the order above, `", "` and `": "` separators, non-ASCII escaped as `\uXXXX`
+//! (`ensure_ascii`), floats as Python's `repr`. The Python client does not need that, but it
+//! makes our answers indistinguishable from the original server's and diffable against it.
+//!
+//! The `Content-Type` is exactly `application/json`, with no `charset` parameter: the Python
+//! client compares the header with `!=` and treats anything else as a raw payload.
+
+use std::borrow::Cow;
+use std::io;
+
+use serde::ser::Serialize;
+use serde::Deserialize;
+
+use crate::http::Response;
+
+/// The one `Content-Type` of an envelope, without parameters (see the module doc).
+pub const JSON_MIME: &str = "application/json";
+
+/// What went wrong, which decides the status code, the envelope's `type` and extra headers.
+///
+/// The rows of PROTOCOL.md section 2 keep the Python library's `type` (`generic` for 400, 404
+/// and 500); situations that table lacks get a descriptive type of ours, which the Python
+/// client shows through the message since it only branches on the first two types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The handler says "operation in progress, retry after N seconds": 503, `Retry-After: N`.
+    OperationInProgress {
+        /// Whole seconds the client should wait before retrying (`Retry-After`).
+        retry_after: u64,
+    },
+    /// The handler says the server is in an invalid state: 503.
+    InvalidServerState,
+    /// The handler failed otherwise: 500, type `generic`, message = the error's text.
+    Generic,
+    /// A malformed request (RPC body, arguments, query string, UUID...): 400, type `generic`.
+    BadRequest,
+    /// Unknown endpoint or async job: 404, type `generic`.
+    NotFound,
+    /// A known endpoint asked with a method it does not serve: 405, type `MethodNotAllowed`
+    /// (the caller adds the `Allow` header).
+    MethodNotAllowed,
+    /// The request body is larger than the server accepts: 413, type `PayloadTooLarge`.
+    PayloadTooLarge,
+    /// The request lacks valid credentials: 401, type `Unauthorized`.
+    Unauthorized,
+    /// The server cannot take more work right now (e.g. the async job table is full): 503,
+    /// type `ServiceUnavailable`.
+    ServiceUnavailable,
+}
+
+impl ErrorKind {
+    /// The HTTP status code this kind is answered with.
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorKind::OperationInProgress { .. }
+            | ErrorKind::InvalidServerState
+            | ErrorKind::ServiceUnavailable => 503,
+            ErrorKind::Generic => 500,
+            ErrorKind::BadRequest => 400,
+            ErrorKind::NotFound => 404,
+            ErrorKind::MethodNotAllowed => 405,
+            ErrorKind::PayloadTooLarge => 413,
+            ErrorKind::Unauthorized => 401,
+        }
+    }
+
+    /// The envelope's `type` string.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            ErrorKind::OperationInProgress { .. } => "OperationInProgress",
+            ErrorKind::InvalidServerState => "InvalidServerState",
+            ErrorKind::Generic | ErrorKind::BadRequest | ErrorKind::NotFound => "generic",
+            ErrorKind::MethodNotAllowed => "MethodNotAllowed",
+            ErrorKind::PayloadTooLarge => "PayloadTooLarge",
+            ErrorKind::Unauthorized => "Unauthorized",
+            ErrorKind::ServiceUnavailable => "ServiceUnavailable",
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+struct SuccessBody<'a, T: ?Sized> {
+    status: &'static str,
+    mimetype: Option<&'a str>,
+    result: &'a T,
+}
+
+#[derive(serde::Serialize)]
+struct ErrorBody<'a> {
+    status: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    message: &'a str,
+}
+
+/// The body of a success envelope: `{"status": "success", "mimetype": .., "result": ..}`.
+///
+/// Fails only if `result` cannot be serialized as JSON (e.g. a map with non-string keys).
+pub fn success_body<T: Serialize + ?Sized>(
+    mimetype: Option<&str>,
+    result: &T,
+) -> Result<Vec<u8>, serde_json::Error> {
+    to_python_json(&SuccessBody {
+        status: "success",
+        mimetype,
+        result,
+    })
+}
+
+/// The body of an error envelope: `{"status": "error", "type": .., "message": ..}`.
+pub fn error_body(kind: ErrorKind, message: &str) -> Vec<u8> {
+    // Serializing three strings cannot fail.
+    to_python_json(&ErrorBody {
+        status: "error",
+        kind: kind.type_name(),
+        message,
+    })
+    .unwrap_or_default()
+}
+
+/// A 200 response carrying a success envelope.
+///
+/// If `result` cannot be serialized as JSON, the answer is a 500 error envelope naming the
+/// problem instead (a handler bug, never a panic).
+pub fn success<T: Serialize + ?Sized>(mimetype: Option<&str>, result: &T) -> Response {
+    match success_body(mimetype, result) {
+        Ok(body) => json_response(200, body),
+        Err(e) => error(
+            ErrorKind::Generic,
+            &format!("result is not representable as JSON: {e}"),
+        ),
+    }
+}
+
+/// An error response: the kind's status, an error envelope, and `Retry-After` for
+/// [`ErrorKind::OperationInProgress`].
+pub fn error(kind: ErrorKind, message: &str) -> Response {
+    let response = json_response(kind.status(), error_body(kind, message));
+    match kind {
+        ErrorKind::OperationInProgress { retry_after } => {
+            response.with_header("Retry-After", retry_after.to_string())
+        }
+        _ => response,
+    }
+}
+
+fn json_response(status: u16, body: Vec<u8>) -> Response {
+    Response::new(status, Some(Cow::Borrowed(JSON_MIME)), body)
+}
+
+/// Serializes `value` exactly as CPython's `json.dumps(value)` with default arguments would:
+/// `", "` / `": "` separators, `ensure_ascii` escapes, Python float `repr`.
+pub fn to_python_json<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = Vec::with_capacity(128);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, PythonFormatter);
+    value.serialize(&mut ser)?;
+    Ok(out)
+}
+
+/// A `serde_json` formatter that writes what Python's `json.dumps` writes.
+struct PythonFormatter;
+
+impl serde_json::ser::Formatter for PythonFormatter {
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
+        }
+    }
+
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
+        }
+    }
+
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        // `ensure_ascii`: everything outside ' '..='~' is escaped; serde_json already escapes
+        // the control characters, quotes and backslashes before calling us.
+        let mut start = 0;
+        for (i, ch) in fragment.char_indices() {
+            if (ch as u32) >= 0x7f {
+                w.write_all(&fragment.as_bytes()[start..i])?;
+                let mut units = [0u16; 2];
+                for unit in ch.encode_utf16(&mut units) {
+                    write!(w, "\\u{unit:04x}")?;
+                }
+                start = i + ch.len_utf8();
+            }
+        }
+        w.write_all(&fragment.as_bytes()[start..])
+    }
+
+    fn write_f32<W: ?Sized + io::Write>(&mut self, w: &mut W, value: f32) -> io::Result<()> {
+        self.write_f64(w, f64::from(value))
+    }
+
+    fn write_f64<W: ?Sized + io::Write>(&mut self, w: &mut W, value: f64) -> io::Result<()> {
+        write_python_float(w, value)
+    }
+}
+
+/// Writes a finite float as Python's `repr` does. Rust's `Debug` picks the same shortest
+/// digits and the same switch to exponent form (below 1e-4 or from 1e16 on); only the
+/// exponent is spelled differently (`1e16` in Rust, `1e+16` in Python; `1e-5` vs `1e-05`).
+fn write_python_float<W: ?Sized + io::Write>(w: &mut W, value: f64) -> io::Result<()> {
+    let text = format!("{value:?}");
+    match text.split_once('e') {
+        None => w.write_all(text.as_bytes()),
+        Some((mantissa, exp)) => {
+            let (sign, digits) = match exp.strip_prefix('-') {
+                Some(d) => ('-', d),
+                None => ('+', exp),
+            };
+            write!(w, "{mantissa}e{sign}{digits:0>2}")
+        }
+    }
+}
+
+/// A parsed envelope, as a client reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Envelope {
+    /// `{"status": "success", "mimetype": .., "result": ..}`
+    Success {
+        /// The result's MIME type, `None` for JSON `null`.
+        mimetype: Option<String>,
+        /// The result (`null` when absent).
+        result: serde_json::Value,
+    },
+    /// `{"status": "error", "type": .., "message": ..}`
+    Error {
+        /// The `type` string (`generic`, `OperationInProgress`, ...).
+        kind: String,
+        /// The message.
+        message: String,
+    },
+}
+
+/// Why a body is not an envelope.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvelopeError {
+    /// Not JSON, or JSON of the wrong shape.
+    #[error("not a TARP envelope: {0}")]
+    Malformed(String),
+}
+
+#[derive(Deserialize)]
+struct RawEnvelope {
+    status: String,
+    #[serde(default)]
+    mimetype: Option<String>,
+    #[serde(default)]
+    result: serde_json::Value,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+impl Envelope {
+    /// Parses an envelope body. Lenient like the Python client: a missing `result` is `null`,
+    /// a missing error `type` is `generic`, a missing `message` is empty.
+    pub fn parse(body: &[u8]) -> Result<Envelope, EnvelopeError> {
+        let raw: RawEnvelope =
+            serde_json::from_slice(body).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
+        match raw.status.as_str() {
+            "success" => Ok(Envelope::Success {
+                mimetype: raw.mimetype,
+                result: raw.result,
+            }),
+            "error" => Ok(Envelope::Error {
+                kind: raw.kind.unwrap_or_else(|| "generic".to_owned()),
+                message: raw.message.unwrap_or_default(),
+            }),
+            other => Err(EnvelopeError::Malformed(format!(
+                "unknown status {other:?}"
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn text(r: &Response) -> &str {
+        std::str::from_utf8(&r.body).unwrap()
+    }
+
+    #[test]
+    fn success_envelope_is_python_shaped() {
+        let r = success(Some("application/json"), &json!({"payload": "gAR="}));
+        assert_eq!(r.status, 200);
+        assert_eq!(r.content_type.as_deref(), Some("application/json"));
+        assert!(r.headers.is_empty());
+        assert_eq!(
+            text(&r),
+            r#"{"status": "success", "mimetype": "application/json", "result": {"payload": "gAR="}}"#
+        );
+        let r = success(None, &serde_json::Value::Null);
+        assert_eq!(
+            text(&r),
+            r#"{"status": "success", "mimetype": null, "result": null}"#
+        );
+    }
+
+    #[test]
+    fn error_kinds_map_to_status_type_and_headers() {
+        let cases = [
+            (
+                ErrorKind::OperationInProgress { retry_after: 7 },
+                503,
+                "OperationInProgress",
+            ),
+            (ErrorKind::InvalidServerState, 503, "InvalidServerState"),
+            (ErrorKind::Generic, 500, "generic"),
+            (ErrorKind::BadRequest, 400, "generic"),
+            (ErrorKind::NotFound, 404, "generic"),
+            (ErrorKind::MethodNotAllowed, 405, "MethodNotAllowed"),
+            (ErrorKind::PayloadTooLarge, 413, "PayloadTooLarge"),
+            (ErrorKind::Unauthorized, 401, "Unauthorized"),
+            (ErrorKind::ServiceUnavailable, 503, "ServiceUnavailable"),
+        ];
+        for (kind, status, ty) in cases {
+            let r = error(kind, "boom");
+            assert_eq!(r.status, status);
+            assert_eq!(r.content_type.as_deref(), Some("application/json"));
+            assert_eq!(
+                text(&r),
+                format!(r#"{{"status": "error", "type": "{ty}", "message": "boom"}}"#)
+            );
+            let retry = r.header("Retry-After");
+            match kind {
+                ErrorKind::OperationInProgress { .. } => assert_eq!(retry, Some("7")),
+                _ => assert_eq!(retry, None),
+            }
+        }
+    }
+
+    #[test]
+    fn strings_are_ascii_escaped_like_python() {
+        let body = to_python_json(&json!(["é", "😀", "\u{7f}", "a\"b\\c\n\u{1}"])).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&body).unwrap(),
+            r#"["\u00e9", "\ud83d\ude00", "\u007f", "a\"b\\c\n\u0001"]"#
+        );
+    }
+
+    #[test]
+    fn floats_are_python_repr() {
+        let cases = [
+            (1.0, "1.0"),
+            (-0.0, "-0.0"),
+            (0.1, "0.1"),
+            (1e16, "1e+16"),
+            (1e15, "1000000000000000.0"),
+            (1e-5, "1e-05"),
+            (0.0001, "0.0001"),
+            (1.5e-7, "1.5e-07"),
+            (1.5e300, "1.5e+300"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (5e-324, "5e-324"),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(
+                to_python_json(&value).unwrap(),
+                expected.as_bytes(),
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn parse_round_trips_both_shapes() {
+        let ok = success_body(Some("text/plain"), &json!("hi")).unwrap();
+        assert_eq!(
+            Envelope::parse(&ok).unwrap(),
+            Envelope::Success {
+                mimetype: Some("text/plain".into()),
+                result: json!("hi")
+            }
+        );
+        let err = error_body(ErrorKind::InvalidServerState, "nope");
+        assert_eq!(
+            Envelope::parse(&err).unwrap(),
+            Envelope::Error {
+                kind: "InvalidServerState".into(),
+                message: "nope".into()
+            }
+        );
+        assert!(Envelope::parse(b"[1]").is_err());
+        assert!(Envelope::parse(br#"{"status": "maybe"}"#).is_err());
+        assert!(Envelope::parse(b"\xff").is_err());
+    }
+}
