@@ -168,6 +168,7 @@ trap 'exit 130' INT TERM
 median() { sort -g | awk '{v[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
 minmax() { sort -g | awk 'NR==1{lo=$1} {hi=$1} END {if (NR) printf "%s–%s", lo, hi}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a+0 > 0 && b+0 > 0) printf "%.2f", a/b; else printf "–" }'; }
+cell() { if [[ $1 == nan || -z $1 ]]; then printf 'failed'; else printf '%s' "$1"; fi; }
 fmt0() { awk -v a="$1" 'BEGIN { if (a == "nan") print "–"; else printf "%.0f", a }'; }
 
 # Starts the named servers (those built); fills UP_NAMES / UP_PORTS. $1 = scenario tag.
@@ -311,14 +312,14 @@ latency_scenario() {
   say ""
   say "| client → server | p50 µs | p99 µs | p50 vs ping-pong | p99 vs ping-pong |"
   say "|---|---:|---:|---:|---:|"
-  say "| tcp-pingpong (raw TCP, same bytes) | $pp50 | $pp99 | 1.00 | 1.00 |"
+  say "| tcp-pingpong (raw TCP, same bytes) | $(cell "$pp50") | $(cell "$pp99") | 1.00 | 1.00 |"
   local p50 p99 files
   for j in "${pairs[@]}"; do
     for i in "${!UP_NAMES[@]}"; do
       files=("$OUT"/lat-"${LAT_NAMES[$j]}"-"${UP_NAMES[$i]}"-*.txt)
       p50=$(for f in "${files[@]}"; do pick p50_us "$f"; done | median)
       p99=$(for f in "${files[@]}"; do pick p99_us "$f"; done | median)
-      say "| ${LAT_NAMES[$j]} → ${UP_NAMES[$i]} | $p50 | $p99 | $(ratio "$p50" "$pp50") | $(ratio "$p99" "$pp99") |"
+      say "| ${LAT_NAMES[$j]} → ${UP_NAMES[$i]} | $(cell "$p50") | $(cell "$p99") | $(ratio "$p50" "$pp50") | $(ratio "$p99" "$pp99") |"
     done
   done
 }
