@@ -1,9 +1,12 @@
 //! Request and response messages.
 //!
 //! The representation is private so the parser can keep a request's head in one buffer and
-//! hand out borrowed views; the accessors are the stable surface.
+//! hand out borrowed views; the accessors are the stable surface. A parsed request owns
+//! exactly three heap blocks: the head bytes, the index of its header fields (ranges into
+//! the head) and the body.
 
 use std::borrow::Cow;
+use std::fmt;
 
 /// HTTP version of a request. Only 1.0 and 1.1 are served (others get 505).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -14,14 +17,33 @@ pub enum Version {
     Http11,
 }
 
+impl Version {
+    /// The version as written on the wire, e.g. `HTTP/1.1`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::Http10 => "HTTP/1.0",
+            Version::Http11 => "HTTP/1.1",
+        }
+    }
+}
+
+/// A byte range in a request's head buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Span {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+}
+
 /// A parsed request: method, raw target split into path and query, version, headers, body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Request {
-    method: String,
-    path: String,
-    query: Option<String>,
+    /// The head's bytes; every other field but `version` and `body` is a range into it.
+    head: Vec<u8>,
+    method: Span,
+    path: Span,
+    query: Option<Span>,
     version: Version,
-    headers: Vec<(String, Vec<u8>)>,
+    headers: Vec<(Span, Span)>,
     body: Vec<u8>,
 }
 
@@ -35,26 +57,103 @@ impl Request {
         headers: Vec<(String, Vec<u8>)>,
         body: Vec<u8>,
     ) -> Self {
-        let (path, query) = match target.split_once('?') {
-            Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
-            None => (target.to_owned(), None),
+        let method = method.into();
+        let size = method.len()
+            + target.len()
+            + headers
+                .iter()
+                .map(|(n, v)| n.len() + v.len())
+                .sum::<usize>();
+        let mut head = Vec::with_capacity(size);
+        let mut push = |bytes: &[u8]| {
+            let start = head.len();
+            head.extend_from_slice(bytes);
+            Span {
+                start,
+                end: head.len(),
+            }
         };
-        Request { method: method.into(), path, query, version, headers, body }
+        let method = push(method.as_bytes());
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (push(p.as_bytes()), Some(push(q.as_bytes()))),
+            None => (push(target.as_bytes()), None),
+        };
+        let headers = headers
+            .iter()
+            .map(|(n, v)| (push(n.as_bytes()), push(v)))
+            .collect();
+        Request {
+            head,
+            method,
+            path,
+            query,
+            version,
+            headers,
+            body,
+        }
+    }
+
+    /// Builds a request around a parsed head (method, path and header names are ASCII,
+    /// checked by the parser).
+    pub(crate) fn from_head(
+        head: Vec<u8>,
+        method: Span,
+        target: Span,
+        version: Version,
+        headers: Vec<(Span, Span)>,
+    ) -> Self {
+        let raw = head.get(target.start..target.end).unwrap_or_default();
+        let (path, query) = match raw.iter().position(|&b| b == b'?') {
+            Some(q) => (
+                Span {
+                    start: target.start,
+                    end: target.start + q,
+                },
+                Some(Span {
+                    start: target.start + q + 1,
+                    end: target.end,
+                }),
+            ),
+            None => (target, None),
+        };
+        Request {
+            head,
+            method,
+            path,
+            query,
+            version,
+            headers,
+            body: Vec::new(),
+        }
+    }
+
+    pub(crate) fn set_body(&mut self, body: Vec<u8>) {
+        self.body = body;
+    }
+
+    fn bytes(&self, span: Span) -> &[u8] {
+        self.head.get(span.start..span.end).unwrap_or_default()
+    }
+
+    fn text(&self, span: Span) -> &str {
+        // Method, target and header names are ASCII (checked by the parser) or came in as
+        // `str` (`Request::new`), so this never falls back.
+        std::str::from_utf8(self.bytes(span)).unwrap_or_default()
     }
 
     /// The method token as sent (`GET`, `POST`, ...). Methods are case-sensitive.
     pub fn method(&self) -> &str {
-        &self.method
+        self.text(self.method)
     }
 
     /// The raw path (before `?`), still percent-encoded, e.g. `/asyncGet`.
     pub fn path(&self) -> &str {
-        &self.path
+        self.text(self.path)
     }
 
     /// The raw query string after `?` (without it), still percent-encoded; `None` without `?`.
     pub fn query(&self) -> Option<&str> {
-        self.query.as_deref()
+        self.query.map(|q| self.text(q))
     }
 
     /// The request's HTTP version.
@@ -65,15 +164,16 @@ impl Request {
     /// The first header with this name (ASCII case-insensitive), value without surrounding
     /// whitespace.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
+        self.headers()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
+            .map(|(_, v)| v)
     }
 
     /// All headers in order, names as sent.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
+        self.headers
+            .iter()
+            .map(|&(n, v)| (self.text(n), self.bytes(v)))
     }
 
     /// The body (already de-chunked); empty when the request had none.
@@ -84,6 +184,83 @@ impl Request {
     /// Takes the body out without copying it.
     pub fn take_body(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.body)
+    }
+
+    /// Appends this request as it goes on the wire: request line, the headers except
+    /// `Content-Length` and `Transfer-Encoding`, then `Content-Length` when the body is
+    /// not empty (or the method is `POST`, `PUT` or `PATCH`), the empty line and the body. Parsing the output gives back an equal
+    /// request (framing headers aside).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        self.encode_head(out);
+        out.extend_from_slice(&self.body);
+    }
+
+    /// [`encode`](Request::encode) without the body.
+    pub(crate) fn encode_head(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.method().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(self.path().as_bytes());
+        if let Some(q) = self.query() {
+            out.push(b'?');
+            out.extend_from_slice(q.as_bytes());
+        }
+        out.push(b' ');
+        out.extend_from_slice(self.version.as_str().as_bytes());
+        out.extend_from_slice(b"\r\n");
+        for (name, value) in self.headers() {
+            if is_framing_header(name) {
+                continue;
+            }
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n");
+        }
+        if !self.body.is_empty() || matches!(self.method(), "POST" | "PUT" | "PATCH") {
+            out.extend_from_slice(b"Content-Length: ");
+            out.extend_from_slice(self.body.len().to_string().as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// `Content-Length` and `Transfer-Encoding`: the headers that frame a message, which the
+/// engine owns and rewrites.
+pub(crate) fn is_framing_header(name: &str) -> bool {
+    name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("transfer-encoding")
+}
+
+impl PartialEq for Request {
+    /// Two requests are equal when method, path, query, version, headers (in order) and
+    /// body are, however their heads are laid out.
+    fn eq(&self, other: &Self) -> bool {
+        self.method() == other.method()
+            && self.path() == other.path()
+            && self.query() == other.query()
+            && self.version == other.version
+            && self.headers.len() == other.headers.len()
+            && self.headers().eq(other.headers())
+            && self.body == other.body
+    }
+}
+
+impl Eq for Request {}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<(&str, Cow<'_, str>)> = self
+            .headers()
+            .map(|(n, v)| (n, String::from_utf8_lossy(v)))
+            .collect();
+        f.debug_struct("Request")
+            .field("method", &self.method())
+            .field("path", &self.path())
+            .field("query", &self.query())
+            .field("version", &self.version)
+            .field("headers", &headers)
+            .field("body", &String::from_utf8_lossy(&self.body))
+            .finish()
     }
 }
 
@@ -107,11 +284,20 @@ pub struct Response {
 impl Response {
     /// A response with a status, an optional content type and a body.
     pub fn new(status: u16, content_type: Option<Cow<'static, str>>, body: Vec<u8>) -> Self {
-        Response { status, content_type, headers: Vec::new(), body }
+        Response {
+            status,
+            content_type,
+            headers: Vec::new(),
+            body,
+        }
     }
 
     /// Adds an extra header.
-    pub fn with_header(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Self {
+    pub fn with_header(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<String>,
+    ) -> Self {
         self.headers.push((name.into(), value.into()));
         self
     }
