@@ -1,0 +1,356 @@
+//! The encoder: protocol 3 pickles that every CPython 3 loads to the natural value.
+//!
+//! Written iteratively (a value of any depth encodes without recursion), and shared containers
+//! are written once and referenced through the memo afterwards, so a value that sharing makes
+//! logically huge encodes in time and space linear in what it stores, and CPython gets the same
+//! sharing back. Sets use `builtins.set(list)` (protocol 3 has no set opcodes); arrays use
+//! numpy's own pickled form, `numpy.core.multiarray._reconstruct` plus a `BUILD` state, which
+//! numpy 1.x and 2.x both load without warnings.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::ndarray::{DType, NdArray};
+use super::value::kind;
+use super::Value;
+
+/// Protocol written by [`encode`]: loadable by every CPython 3 (and has a bytes type).
+pub const ENCODE_PROTOCOL: u8 = 3;
+
+/// Items per `APPENDS`/`SETITEMS` batch, as CPython writes them.
+const BATCH: usize = 1000;
+
+enum Task<'a> {
+    Val(&'a Value),
+    /// Emit each value in order.
+    Items(&'a [Value]),
+    /// `MARK items APPENDS` in batches.
+    Appends(&'a [Value]),
+    /// `MARK k v ... SETITEMS` in batches.
+    SetItems(&'a [(Value, Value)]),
+    Op(&'static [u8]),
+    Put((u8, usize)),
+}
+
+struct Encoder {
+    out: Vec<u8>,
+    memo: HashMap<(u8, usize), u32>,
+}
+
+/// Encodes a value as a protocol 3 pickle any CPython 3 loads: `Int`/`BigInt` to `int`,
+/// `Bytes` to `bytes`, `Set`/`FrozenSet` through `builtins.set`/`frozenset`, `NdArray` to a
+/// `numpy.ndarray` of the same dtype and shape (numpy must be importable on the loading side).
+/// Containers shared in `value` are written once and stay shared after loading.
+pub fn encode(value: &Value) -> Vec<u8> {
+    let mut e = Encoder {
+        out: vec![0x80, ENCODE_PROTOCOL],
+        memo: HashMap::new(),
+    };
+    e.run(value);
+    e.out.push(b'.');
+    e.out
+}
+
+fn arc_key<T: ?Sized>(v: &Value, a: &Arc<T>) -> (u8, usize) {
+    (kind(v), Arc::as_ptr(a) as *const () as usize)
+}
+
+impl Encoder {
+    fn run<'a>(&mut self, root: &'a Value) {
+        let mut tasks: Vec<Task<'a>> = vec![Task::Val(root)];
+        while let Some(t) = tasks.pop() {
+            match t {
+                Task::Op(b) => self.out.extend_from_slice(b),
+                Task::Put(key) => self.put(key),
+                Task::Items(items) => {
+                    if let Some((first, rest)) = items.split_first() {
+                        tasks.push(Task::Items(rest));
+                        tasks.push(Task::Val(first));
+                    }
+                }
+                Task::Appends(items) => match items.len() {
+                    0 => {}
+                    1 => {
+                        tasks.push(Task::Op(b"a"));
+                        tasks.push(Task::Val(&items[0]));
+                    }
+                    n => {
+                        let (chunk, rest) = items.split_at(n.min(BATCH));
+                        self.out.push(b'(');
+                        tasks.push(Task::Appends(rest));
+                        tasks.push(Task::Op(b"e"));
+                        tasks.push(Task::Items(chunk));
+                    }
+                },
+                Task::SetItems(entries) => {
+                    if entries.is_empty() {
+                        continue;
+                    }
+                    let (chunk, rest) = entries.split_at(entries.len().min(BATCH));
+                    tasks.push(Task::SetItems(rest));
+                    if chunk.len() == 1 {
+                        tasks.push(Task::Op(b"s"));
+                    } else {
+                        self.out.push(b'(');
+                        tasks.push(Task::Op(b"u"));
+                    }
+                    for (k, v) in chunk.iter().rev() {
+                        tasks.push(Task::Val(v));
+                        tasks.push(Task::Val(k));
+                    }
+                }
+                Task::Val(v) => self.value(v, &mut tasks),
+            }
+        }
+    }
+
+    /// Writes a `GET` if this shared object was already written; returns whether it did.
+    fn get(&mut self, key: (u8, usize)) -> bool {
+        match self.memo.get(&key) {
+            Some(&i) => {
+                if let Ok(b) = u8::try_from(i) {
+                    self.out.extend_from_slice(&[b'h', b]);
+                } else {
+                    self.out.push(b'j');
+                    self.out.extend_from_slice(&i.to_le_bytes());
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn put(&mut self, key: (u8, usize)) {
+        let i = self.memo.len() as u32;
+        self.memo.insert(key, i);
+        if let Ok(b) = u8::try_from(i) {
+            self.out.extend_from_slice(&[b'q', b]);
+        } else {
+            self.out.push(b'r');
+            self.out.extend_from_slice(&i.to_le_bytes());
+        }
+    }
+
+    fn value<'a>(&mut self, v: &'a Value, tasks: &mut Vec<Task<'a>>) {
+        match v {
+            Value::None => self.out.push(b'N'),
+            Value::Bool(true) => self.out.push(0x88),
+            Value::Bool(false) => self.out.push(0x89),
+            Value::Int(i) => self.int(*i),
+            Value::BigInt(b) => self.long(b),
+            Value::Float(x) => {
+                self.out.push(b'G');
+                self.out.extend_from_slice(&x.to_be_bytes());
+            }
+            Value::Str(s) => {
+                let key = arc_key(v, s);
+                let shared = Arc::strong_count(s) > 1;
+                if shared && self.get(key) {
+                    return;
+                }
+                self.str(s);
+                if shared {
+                    self.put(key);
+                }
+            }
+            Value::Bytes(b) => {
+                let key = arc_key(v, b);
+                let shared = Arc::strong_count(b) > 1;
+                if shared && self.get(key) {
+                    return;
+                }
+                self.bytes(b);
+                if shared {
+                    self.put(key);
+                }
+            }
+            Value::List(items) => {
+                let key = arc_key(v, items);
+                let shared = Arc::strong_count(items) > 1;
+                if shared && self.get(key) {
+                    return;
+                }
+                self.out.push(b']');
+                if shared {
+                    self.put(key);
+                }
+                tasks.push(Task::Appends(items));
+            }
+            Value::Tuple(items) => {
+                let key = arc_key(v, items);
+                let shared = Arc::strong_count(items) > 1;
+                if shared && self.get(key) {
+                    return;
+                }
+                if items.is_empty() {
+                    self.out.push(b')');
+                    return;
+                }
+                if shared {
+                    tasks.push(Task::Put(key));
+                }
+                match items.len() {
+                    1 => tasks.push(Task::Op(&[0x85])),
+                    2 => tasks.push(Task::Op(&[0x86])),
+                    3 => tasks.push(Task::Op(&[0x87])),
+                    _ => {
+                        self.out.push(b'(');
+                        tasks.push(Task::Op(b"t"));
+                    }
+                }
+                tasks.push(Task::Items(items));
+            }
+            Value::Dict(entries) => {
+                let key = arc_key(v, entries);
+                let shared = Arc::strong_count(entries) > 1;
+                if shared && self.get(key) {
+                    return;
+                }
+                self.out.push(b'}');
+                if shared {
+                    self.put(key);
+                }
+                tasks.push(Task::SetItems(entries));
+            }
+            Value::Set(items) | Value::FrozenSet(items) => {
+                let key = arc_key(v, items);
+                let shared = Arc::strong_count(items) > 1;
+                if shared && self.get(key) {
+                    return;
+                }
+                let global: &[u8] = if matches!(v, Value::Set(_)) {
+                    b"cbuiltins\nset\n"
+                } else {
+                    b"cbuiltins\nfrozenset\n"
+                };
+                self.out.extend_from_slice(global);
+                self.out.push(b']');
+                if shared {
+                    tasks.push(Task::Put(key));
+                }
+                // set(list): TUPLE1, REDUCE
+                tasks.push(Task::Op(&[0x85, b'R']));
+                tasks.push(Task::Appends(items));
+            }
+            Value::NdArray(a) => {
+                let key = (kind(v), a.addr());
+                let shared = a.is_shared();
+                if shared && self.get(key) {
+                    return;
+                }
+                self.ndarray(a);
+                if shared {
+                    self.put(key);
+                }
+            }
+        }
+    }
+
+    fn int(&mut self, i: i64) {
+        if (0..=0xff).contains(&i) {
+            self.out.extend_from_slice(&[b'K', i as u8]);
+        } else if (0..=0xffff).contains(&i) {
+            self.out.push(b'M');
+            self.out.extend_from_slice(&(i as u16).to_le_bytes());
+        } else if let Ok(x) = i32::try_from(i) {
+            self.out.push(b'J');
+            self.out.extend_from_slice(&x.to_le_bytes());
+        } else {
+            let b = i.to_le_bytes();
+            // Minimal two's complement length.
+            let mut n = 8;
+            while n > 1 {
+                let fill = if b[n - 1] == 0xff && b[n - 2] & 0x80 != 0 {
+                    true
+                } else {
+                    b[n - 1] == 0 && b[n - 2] & 0x80 == 0
+                };
+                if !fill {
+                    break;
+                }
+                n -= 1;
+            }
+            self.long(&b[..n]);
+        }
+    }
+
+    fn long(&mut self, b: &[u8]) {
+        if let Ok(n) = u8::try_from(b.len()) {
+            self.out.extend_from_slice(&[0x8a, n]);
+        } else {
+            self.out.push(0x8b);
+            self.out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+        }
+        self.out.extend_from_slice(b);
+    }
+
+    fn str(&mut self, s: &str) {
+        match u32::try_from(s.len()) {
+            Ok(n) => {
+                self.out.push(b'X');
+                self.out.extend_from_slice(&n.to_le_bytes());
+            }
+            Err(_) => {
+                // Beyond 4 GiB: BINUNICODE8 (protocol 4 opcode, loaded by CPython 3.4+).
+                self.out.push(0x8d);
+                self.out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+            }
+        }
+        self.out.extend_from_slice(s.as_bytes());
+    }
+
+    fn bytes(&mut self, b: &[u8]) {
+        if let Ok(n) = u8::try_from(b.len()) {
+            self.out.extend_from_slice(&[b'C', n]);
+        } else if let Ok(n) = u32::try_from(b.len()) {
+            self.out.push(b'B');
+            self.out.extend_from_slice(&n.to_le_bytes());
+        } else {
+            // Beyond 4 GiB: BINBYTES8 (protocol 4 opcode, loaded by CPython 3.4+).
+            self.out.push(0x8e);
+            self.out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+        }
+        self.out.extend_from_slice(b);
+    }
+
+    /// numpy's own pickled form: `_reconstruct(ndarray, (0,), b'b')` then
+    /// `BUILD (1, shape, dtype, False, raw)` with a little-endian dtype and C-order bytes.
+    fn ndarray(&mut self, a: &NdArray) {
+        let o = &mut self.out;
+        o.extend_from_slice(b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n");
+        o.extend_from_slice(&[b'K', 0, 0x85, b'C', 1, b'b', 0x87, b'R', b'(', b'K', 1]);
+        let shape = a.shape();
+        if shape.len() > 3 || shape.is_empty() {
+            o.push(if shape.is_empty() { b')' } else { b'(' });
+        }
+        for &d in shape {
+            self.int(i64::try_from(d).unwrap_or(i64::MAX));
+        }
+        let o = &mut self.out;
+        match shape.len() {
+            0 => {}
+            1 => o.push(0x85),
+            2 => o.push(0x86),
+            3 => o.push(0x87),
+            _ => o.push(b't'),
+        }
+        let dtype = a.dtype();
+        o.extend_from_slice(b"cnumpy\ndtype\n");
+        self.str(dtype.code());
+        let order = if dtype.itemsize() == 1 || dtype == DType::Bool {
+            "|"
+        } else {
+            "<"
+        };
+        let o = &mut self.out;
+        o.extend_from_slice(&[0x89, 0x88, 0x87, b'R', b'(', b'K', 3]);
+        self.str(order);
+        let o = &mut self.out;
+        o.extend_from_slice(b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb");
+        o.push(0x89); // is_fortran: data is written in C order
+        let mut raw = Vec::new();
+        a.data().write_le_bytes(&mut raw);
+        self.bytes(&raw);
+        self.out.extend_from_slice(b"tb");
+    }
+}
