@@ -1,0 +1,89 @@
+//! The service's only door to the pickle codec: decode arguments, convert between pickle
+//! values and Rust types, encode results, and word conversion errors for a 400 message.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::wire::pickle::{self, Limits, Value, ValueError};
+
+/// Longest piece of a conversion error quoted in a message (serde quotes the whole operand).
+const MAX_QUOTED: usize = 200;
+
+/// Decodes a pickle sent by a client, within `limits`.
+pub(crate) fn decode(bytes: &[u8], limits: &Limits) -> Result<Value, String> {
+    pickle::decode_with_limits(bytes, limits).map_err(|e| e.to_string())
+}
+
+/// Converts a decoded value to the Rust type a handler asks for; the message says what was
+/// expected and what came, in Python's type names.
+pub(crate) fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, String> {
+    pickle::from_value(value).map_err(|e| describe(&e, value))
+}
+
+/// Converts a Rust value to a pickle value (defaults of parameters).
+pub(crate) fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, String> {
+    pickle::to_value(value).map_err(|e| e.to_string())
+}
+
+/// Pickles a handler's result for the client.
+pub(crate) fn encode_result<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String> {
+    pickle::to_pickle(value).map_err(|e| e.to_string())
+}
+
+/// The Python type name of a value, for error messages.
+pub(crate) fn type_name(value: &Value) -> &'static str {
+    value.type_name()
+}
+
+/// `expected f64, got str` from serde's `invalid type: string "..", expected f64`, with the
+/// position inside the value when the problem is nested; other messages shortened.
+fn describe(e: &ValueError, value: &Value) -> String {
+    let msg = e.message();
+    let core = match (msg.strip_prefix("invalid type: "), msg.rfind(", expected ")) {
+        (Some(rest), Some(at)) => {
+            let expected = &msg[at + ", expected ".len()..];
+            let got = if e.path().is_empty() {
+                value.type_name()
+            } else {
+                python_name(&rest[..rest.find(", expected ").unwrap_or(rest.len())])
+            };
+            format!("expected {}, got {got}", shorten(expected))
+        }
+        _ => shorten(msg).to_owned(),
+    };
+    if e.path().is_empty() {
+        core
+    } else {
+        format!("{core} (at {})", shorten(e.path()))
+    }
+}
+
+/// Python's name for what serde calls an unexpected value.
+fn python_name(unexpected: &str) -> &str {
+    const NAMES: [(&str, &str); 9] = [
+        ("string", "str"),
+        ("integer", "int"),
+        ("floating point", "float"),
+        ("boolean", "bool"),
+        ("sequence", "list"),
+        ("map", "dict"),
+        ("unit", "NoneType"),
+        ("byte array", "bytes"),
+        ("char", "str"),
+    ];
+    NAMES
+        .iter()
+        .find(|(serde, _)| unexpected.starts_with(serde))
+        .map_or(shorten(unexpected), |(_, python)| python)
+}
+
+fn shorten(s: &str) -> &str {
+    if s.len() <= MAX_QUOTED {
+        return s;
+    }
+    let mut end = MAX_QUOTED;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}

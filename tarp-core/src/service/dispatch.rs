@@ -1,0 +1,439 @@
+//! Routing a request to its answer (PROTOCOL.md sections 3 to 6).
+//!
+//! Routing: the endpoint name is the path without its leading `/`, percent-decoded (an
+//! invalid escape, invalid UTF-8 or a NUL is a 400); a `#fragment` is ignored, as Python's
+//! `urlparse` ignores it. `GET /` is discovery; `GET`/`HEAD` reach web GET endpoints and
+//! `asyncProbe`/`asyncGet`; `POST` reaches RPC, async RPC and web POST endpoints. An unknown
+//! name is a 404 `Endpoint not found` whatever the method; a known name asked with a method
+//! it does not serve is a 405 with `Allow`.
+
+use std::borrow::Cow;
+use std::time::Instant;
+
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use super::body::{self, ContentType};
+use super::jobs::{Fetched, JobStatus};
+use super::registry::{PostRoute, RpcEndpoint, WebEndpoint};
+use super::{codec, Call, Dispatch, Job, JobDone, Service};
+use crate::http::{Request, Response};
+use crate::wire::discovery::seconds_json;
+use crate::wire::envelope::{self, ErrorKind, JSON_MIME};
+use crate::wire::pickle::{Limits, Value};
+use crate::wire::query::{Charset, Query};
+
+/// The Python server's message for a malformed RPC body.
+const RPC_BODY_SHAPE: &str =
+    r#"RPC body data should be a JSON object with "args" and "kwargs" keys"#;
+
+/// Standard base64 as Python's `b64encode` writes it; padding optional on input.
+const BASE64_LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
+fn respond(response: Response) -> Dispatch {
+    Dispatch::Respond(response)
+}
+
+fn bad_request(message: &str) -> Dispatch {
+    respond(envelope::error(ErrorKind::BadRequest, message))
+}
+
+#[derive(Serialize)]
+struct Payload<'a> {
+    payload: &'a str,
+}
+
+#[derive(Serialize)]
+struct Started<'a> {
+    #[serde(rename = "ID")]
+    id: &'a str,
+    suggested_wait: serde_json::Value,
+}
+
+/// The success envelope of an RPC result: `{"payload": "<base64 pickle>"}`.
+fn payload_response(base64_pickle: &str) -> Response {
+    envelope::success(
+        Some(JSON_MIME),
+        &Payload {
+            payload: base64_pickle,
+        },
+    )
+}
+
+impl Service {
+    /// Turns a request into what the adapter must do (see [`Dispatch`] for the contract).
+    /// `now` is the current time, used by the async job table.
+    pub fn dispatch(&self, mut req: Request, now: Instant) -> Dispatch {
+        let body = req.take_body();
+        let (path, query) = split_target(&req);
+        let name = match endpoint_name(path) {
+            Ok(name) => name,
+            Err(message) => return bad_request(message),
+        };
+        let method = req.method();
+        let get = matches!(method, "GET" | "HEAD");
+        let post = method == "POST";
+        let content_type = req.header("content-type");
+
+        match name.as_ref() {
+            "" if get => {
+                return respond(Response::new(
+                    200,
+                    Some(Cow::Borrowed(JSON_MIME)),
+                    self.discovery_body().to_vec(),
+                ))
+            }
+            "asyncProbe" if get => return respond(self.async_probe(query, now)),
+            "asyncGet" if get => return respond(self.async_get(query, now)),
+            "" | "asyncProbe" | "asyncGet" => {
+                return respond(not_allowed(method, &name, "GET, HEAD"))
+            }
+            _ => {}
+        }
+        let Some(route) = self.routes.get(name.as_ref()) else {
+            return respond(envelope::error(ErrorKind::NotFound, "Endpoint not found"));
+        };
+        if get {
+            if let Some(i) = route.get {
+                return self.web_call(&self.webs[i], query, content_type, body);
+            }
+        }
+        if post {
+            match route.post {
+                Some(PostRoute::Rpc(i)) => {
+                    return self.rpc_call(&self.rpcs[i], query, content_type, &body, now)
+                }
+                Some(PostRoute::Web(i)) => {
+                    return self.web_call(&self.webs[i], query, content_type, body)
+                }
+                None => {}
+            }
+        }
+        respond(not_allowed(method, &name, route.allow()))
+    }
+
+    /// Records an async job's outcome (from [`Job::run`] or [`Job::abandon`]) at `now`, from
+    /// which the result's expiry runs. A job no longer held is ignored.
+    pub fn complete(&self, done: JobDone, now: Instant) {
+        self.lock_jobs().table.finish(&done.id, done.outcome, now);
+    }
+
+    fn web_call(
+        &self,
+        ep: &WebEndpoint,
+        query: Option<&str>,
+        content_type: Option<&[u8]>,
+        body: Vec<u8>,
+    ) -> Dispatch {
+        let query = match Query::parse_with(
+            query.unwrap_or("").as_bytes(),
+            Charset::Utf8,
+            &self.config.query_limits,
+        ) {
+            Ok(q) => q,
+            Err(e) => return bad_request(&format!("query string: {e}")),
+        };
+        let body = match body::decode(content_type, body, &self.config.form_limits) {
+            Ok(b) => b,
+            Err(message) => return bad_request(&message),
+        };
+        let handler = std::sync::Arc::clone(&ep.handler);
+        let mimetype = ep.mimetype.clone();
+        Dispatch::Call(Call::new(move || match handler(&query, body) {
+            Ok(reply) => reply.into_response(mimetype.as_deref()),
+            Err(e) => e.to_response(),
+        }))
+    }
+
+    fn rpc_call(
+        &self,
+        ep: &RpcEndpoint,
+        query: Option<&str>,
+        content_type: Option<&[u8]>,
+        body: &[u8],
+        now: Instant,
+    ) -> Dispatch {
+        if query.is_some_and(|q| !q.is_empty()) {
+            return bad_request("RPC endpoints should not have query parameters");
+        }
+        let (args, kwargs) = match rpc_body(content_type, body) {
+            Ok(parts) => parts,
+            Err(message) => return bad_request(message),
+        };
+        let args = match decode_pickle("args", &args, &self.config.pickle_limits) {
+            Ok(v) => v,
+            Err(message) => return bad_request(&message),
+        };
+        let kwargs = match decode_pickle("kwargs", &kwargs, &self.config.pickle_limits) {
+            Ok(v) => v,
+            Err(message) => return bad_request(&message),
+        };
+        let Value::Tuple(args) = args else {
+            return bad_request("RPC args should be a tuple");
+        };
+        let Value::Dict(kwargs) = kwargs else {
+            return bad_request("RPC kwargs should be a dict");
+        };
+        let invocation = match ep
+            .sig
+            .bind(&args, &kwargs)
+            .and_then(|values| ep.handler.prepare(values, &ep.sig))
+        {
+            Ok(invocation) => invocation,
+            Err(message) => return bad_request(&message),
+        };
+        if !ep.asynchronous {
+            return Dispatch::Call(Call::new(move || match invocation() {
+                Ok(pickle) => {
+                    payload_response(&base64::engine::general_purpose::STANDARD.encode(pickle))
+                }
+                Err(e) => e.to_response(),
+            }));
+        }
+        let mut jobs = self.lock_jobs();
+        let id = loop {
+            let id = jobs.ids.next_uuid();
+            if !jobs.table.contains(&id) {
+                break id;
+            }
+        };
+        if let Err(full) = jobs.table.start(id.clone(), ep.suggested_wait, now) {
+            return respond(envelope::error(
+                ErrorKind::ServiceUnavailable,
+                &full.to_string(),
+            ));
+        }
+        drop(jobs);
+        let response = envelope::success(
+            Some(JSON_MIME),
+            &Started {
+                id: &id,
+                suggested_wait: seconds_json(ep.suggested_wait),
+            },
+        );
+        Dispatch::Spawn {
+            response,
+            job: Job {
+                id,
+                work: invocation,
+            },
+        }
+    }
+
+    fn async_probe(&self, query: Option<&str>, now: Instant) -> Response {
+        let id = match self.uuid_param(query) {
+            Ok(id) => id,
+            Err(response) => return response,
+        };
+        let mut jobs = self.lock_jobs();
+        let Some((status, wait)) = jobs.table.probe(&id, now) else {
+            return envelope::error(ErrorKind::NotFound, "UUID not found");
+        };
+        let mut result = serde_json::Map::new();
+        result.insert("status".into(), status.as_str().into());
+        result.insert("suggested_wait".into(), seconds_json(wait));
+        if let JobStatus::Failed(message) = status {
+            result.insert("error".into(), message.into());
+        }
+        envelope::success(Some(JSON_MIME), &result)
+    }
+
+    fn async_get(&self, query: Option<&str>, now: Instant) -> Response {
+        let id = match self.uuid_param(query) {
+            Ok(id) => id,
+            Err(response) => return response,
+        };
+        let fetched = self.lock_jobs().table.fetch(&id, now);
+        match fetched {
+            None => envelope::error(ErrorKind::NotFound, "UUID not found"),
+            Some(Fetched::Running { suggested_wait }) => envelope::error(
+                ErrorKind::OperationInProgress {
+                    retry_after: retry_after(suggested_wait),
+                },
+                "Operation still underway",
+            ),
+            Some(Fetched::Completed(payload)) => payload_response(&payload),
+            Some(Fetched::Failed(message)) => envelope::error(ErrorKind::Generic, &message),
+        }
+    }
+
+    /// The `UUID` query parameter (its first value), or the 400 answering its absence.
+    fn uuid_param(&self, query: Option<&str>) -> Result<String, Response> {
+        let query = Query::parse_with(
+            query.unwrap_or("").as_bytes(),
+            Charset::Utf8,
+            &self.config.query_limits,
+        )
+        .map_err(|e| envelope::error(ErrorKind::BadRequest, &format!("query string: {e}")))?;
+        match query.first("UUID") {
+            Some(id) if !id.is_empty() => Ok(id.to_owned()),
+            _ => Err(envelope::error(
+                ErrorKind::BadRequest,
+                "UUID parameter is required",
+            )),
+        }
+    }
+}
+
+/// Whole seconds for `Retry-After` (the Python client parses it with `int()`): rounded up.
+fn retry_after(secs: f64) -> u64 {
+    // `as` saturates; suggested waits are finite and not negative by construction.
+    secs.ceil() as u64
+}
+
+fn not_allowed(method: &str, name: &str, allow: &'static str) -> Response {
+    let target = if name.is_empty() {
+        "/".to_owned()
+    } else {
+        format!("endpoint '{name}'")
+    };
+    envelope::error(
+        ErrorKind::MethodNotAllowed,
+        &format!("method {method} is not allowed on {target} (allowed: {allow})"),
+    )
+    .with_header("Allow", allow)
+}
+
+/// The path and query, without a `#fragment` (Python's `urlparse` drops it).
+fn split_target(req: &Request) -> (&str, Option<&str>) {
+    let path = req.path();
+    if let Some(i) = path.find('#') {
+        return (&path[..i], None);
+    }
+    (
+        path,
+        req.query().map(|q| q.find('#').map_or(q, |i| &q[..i])),
+    )
+}
+
+/// The endpoint name: the path without its leading `/`, percent-decoded.
+fn endpoint_name(path: &str) -> Result<Cow<'_, str>, &'static str> {
+    const NUL: &str = "path contains a NUL character";
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err("request target must be a path starting with '/'");
+    };
+    if !rest.contains('%') {
+        return if rest.contains('\0') {
+            Err(NUL)
+        } else {
+            Ok(Cow::Borrowed(rest))
+        };
+    }
+    let bytes = rest.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = |j: usize| bytes.get(j).and_then(|b| (*b as char).to_digit(16));
+            match (hex(i + 1), hex(i + 2)) {
+                (Some(hi), Some(lo)) => {
+                    out.push((hi * 16 + lo) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => return Err("invalid percent-encoding in path"),
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    let name =
+        String::from_utf8(out).map_err(|_| "path is not valid UTF-8 once percent-decoded")?;
+    if name.contains('\0') {
+        Err(NUL)
+    } else {
+        Ok(Cow::Owned(name))
+    }
+}
+
+#[derive(Deserialize)]
+struct RpcBody<'a> {
+    #[serde(borrow)]
+    args: Cow<'a, str>,
+    #[serde(borrow)]
+    kwargs: Cow<'a, str>,
+}
+
+/// The `args` and `kwargs` texts of an RPC body, or the 400 message saying what is wrong.
+fn rpc_body<'a>(
+    content_type: Option<&[u8]>,
+    body: &'a [u8],
+) -> Result<(Cow<'a, str>, Cow<'a, str>), &'static str> {
+    let json = content_type
+        .and_then(ContentType::parse)
+        .is_some_and(|ct| ct.is("application/json"));
+    if !json || body.is_empty() {
+        return Err(RPC_BODY_SHAPE);
+    }
+    if let Ok(parts) = serde_json::from_slice::<RpcBody<'a>>(body) {
+        return Ok((parts.args, parts.kwargs));
+    }
+    // Not the expected shape: find out precisely why.
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| RPC_BODY_SHAPE)?;
+    let object = value.as_object().ok_or(RPC_BODY_SHAPE)?;
+    let (Some(args), Some(kwargs)) = (object.get("args"), object.get("kwargs")) else {
+        return Err(RPC_BODY_SHAPE);
+    };
+    let args = args.as_str().ok_or("RPC args should be a base64 string")?;
+    let kwargs = kwargs
+        .as_str()
+        .ok_or("RPC kwargs should be a base64 string")?;
+    Ok((Cow::Owned(args.to_owned()), Cow::Owned(kwargs.to_owned())))
+}
+
+fn decode_pickle(what: &str, text: &str, limits: &Limits) -> Result<Value, String> {
+    let bytes = BASE64_LENIENT
+        .decode(text)
+        .map_err(|e| format!("RPC {what}: invalid base64: {e}"))?;
+    codec::decode(&bytes, limits).map_err(|e| format!("RPC {what}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_names_are_decoded_strictly() {
+        assert_eq!(endpoint_name("/add").unwrap(), "add");
+        assert_eq!(endpoint_name("/").unwrap(), "");
+        assert_eq!(endpoint_name("/my%20name").unwrap(), "my name");
+        assert_eq!(endpoint_name("/%C3%A9").unwrap(), "é");
+        assert_eq!(endpoint_name("/a/b").unwrap(), "a/b");
+        assert_eq!(
+            endpoint_name("add"),
+            Err("request target must be a path starting with '/'")
+        );
+        assert_eq!(
+            endpoint_name("*"),
+            Err("request target must be a path starting with '/'")
+        );
+        assert_eq!(
+            endpoint_name("/%zz"),
+            Err("invalid percent-encoding in path")
+        );
+        assert_eq!(
+            endpoint_name("/%4"),
+            Err("invalid percent-encoding in path")
+        );
+        assert_eq!(
+            endpoint_name("/%ff"),
+            Err("path is not valid UTF-8 once percent-decoded")
+        );
+        assert_eq!(endpoint_name("/a%00"), Err("path contains a NUL character"));
+        assert_eq!(endpoint_name("/a\0"), Err("path contains a NUL character"));
+    }
+
+    #[test]
+    fn retry_after_rounds_up() {
+        assert_eq!(retry_after(5.0), 5);
+        assert_eq!(retry_after(2.1), 3);
+        assert_eq!(retry_after(0.0), 0);
+    }
+}
