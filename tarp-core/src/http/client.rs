@@ -323,6 +323,12 @@ impl ClientConn {
             self.inbuf.consume(skip);
         }
         let data = self.inbuf.data();
+        // A lone CR may start one more empty line: wait for the byte after it.
+        let data = if scan.at_start() && data == b"\r" && !self.eof {
+            &[][..]
+        } else {
+            data
+        };
         let Some(&head_request) = self.inflight.front() else {
             if !data.is_empty() {
                 self.fail(ClientError::Unsolicited);

@@ -415,6 +415,12 @@ impl ServerConn {
             self.inbuf.consume(skip);
         }
         let data = self.inbuf.data();
+        // A lone CR may start one more empty line: wait for the byte after it.
+        let data = if scan.at_start() && data == b"\r" && !self.eof {
+            &[][..]
+        } else {
+            data
+        };
         if data.is_empty() {
             if self.eof || self.shutting_down {
                 self.state = State::Closing;

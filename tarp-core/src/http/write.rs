@@ -118,6 +118,21 @@ pub(crate) fn reason(status: u16) -> &'static str {
     }
 }
 
+/// Writes `n` in decimal without allocating.
+fn push_decimal(out: &mut OutBuf, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push(&digits[i..]);
+}
+
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name
@@ -144,7 +159,7 @@ fn reserved(name: &str, has_content_type: bool) -> bool {
 pub(crate) fn write_response(out: &mut OutBuf, resp: Response, framing: Framing) {
     let status = resp.status;
     out.push(b"HTTP/1.1 ");
-    out.push(status.to_string().as_bytes());
+    push_decimal(out, status as u64);
     out.push(b" ");
     out.push(reason(status).as_bytes());
     out.push(b"\r\n");
@@ -174,7 +189,7 @@ pub(crate) fn write_response(out: &mut OutBuf, resp: Response, framing: Framing)
     let bodiless = status == 204 || status == 304;
     if !bodiless {
         out.push(b"Content-Length: ");
-        out.push(resp.body.len().to_string().as_bytes());
+        push_decimal(out, resp.body.len() as u64);
         out.push(b"\r\n");
     }
     if framing.close {
