@@ -126,8 +126,8 @@ pub(crate) fn bit_length(b: &[u8]) -> u64 {
 /// Decimal text of the value, or `None` when it would exceed [`MAX_STR_DIGITS`] digits (as
 /// CPython's `str(int)` refuses).
 pub(crate) fn to_decimal(b: &[u8]) -> Option<String> {
-    // log10(2) < 0.30103: an upper bound on the digit count, checked before any work.
-    if bit_length(b) as f64 * 0.30103 > MAX_STR_DIGITS as f64 + 1.0 {
+    // bits * log10(2) bounds the digit count: checked before any work.
+    if bit_length(b) as f64 * std::f64::consts::LOG10_2 > MAX_STR_DIGITS as f64 + 1.0 {
         return None;
     }
     let (neg, mut limbs) = magnitude(b);

@@ -934,7 +934,7 @@ mod tests {
         assert_eq!(a.as_u8().unwrap(), &[0, 1, 2, 3, 4, 5]);
         // 2x3x2 checked against the index formula.
         let shape = [2usize, 3, 2];
-        let mut fdata = vec![0u16; 12];
+        let mut fdata = [0u16; 12];
         for i in 0..2 {
             for j in 0..3 {
                 for k in 0..2 {
