@@ -148,12 +148,12 @@ fn offset(base: &[u8], part: &[u8]) -> Span {
     }
 }
 
-fn map_error(e: httparse::Error, head: &[u8], limits: &Limits) -> HttpError {
+fn map_error(e: httparse::Error, head: &[u8], limits: &Limits, request: bool) -> HttpError {
     match e {
         httparse::Error::TooManyHeaders => HttpError::TooManyHeaders {
             limit: limits.max_headers,
         },
-        httparse::Error::Version if looks_like_other_version(head) => HttpError::Version,
+        httparse::Error::Version if looks_like_other_version(head, request) => HttpError::Version,
         httparse::Error::Version => HttpError::Malformed("invalid HTTP version"),
         httparse::Error::HeaderName => HttpError::Malformed(
             "invalid header name (whitespace before the colon, or a character outside a token)",
@@ -167,13 +167,13 @@ fn map_error(e: httparse::Error, head: &[u8], limits: &Limits) -> HttpError {
 
 /// Whether the start line ends in a well-formed `HTTP/x.y` that is not 1.0 or 1.1 (505);
 /// anything else httparse refused as a version is malformed (400).
-fn looks_like_other_version(head: &[u8]) -> bool {
+fn looks_like_other_version(head: &[u8], request: bool) -> bool {
     let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
     let parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
     // Requests: `METHOD SP target SP version`. Responses: the version comes first.
-    let version = match parts.as_slice() {
-        [_, _, v] => v,
-        [v, ..] if v.starts_with(b"HTTP/") => v,
+    let version = match (request, parts.as_slice()) {
+        (true, [_, _, v]) => v,
+        (false, [v, ..]) => v,
         _ => return false,
     };
     matches!(version, [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
@@ -207,7 +207,7 @@ pub(crate) fn parse_request(head: &[u8], limits: &Limits) -> Result<RequestHead,
         match req.parse_with_uninit_headers(head, slots) {
             Ok(httparse::Status::Complete(_)) => {}
             Ok(httparse::Status::Partial) => return Err(HttpError::Malformed("incomplete head")),
-            Err(e) => return Err(map_error(e, head, limits)),
+            Err(e) => return Err(map_error(e, head, limits, true)),
         }
         let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
             return Err(HttpError::Malformed("incomplete request line"));
@@ -270,7 +270,7 @@ pub(crate) fn parse_response(
         {
             Ok(httparse::Status::Complete(_)) => {}
             Ok(httparse::Status::Partial) => return Err(HttpError::Malformed("incomplete head")),
-            Err(e) => return Err(map_error(e, head, limits)),
+            Err(e) => return Err(map_error(e, head, limits, false)),
         }
         let (Some(minor), Some(status)) = (resp.version, resp.code) else {
             return Err(HttpError::Malformed("incomplete status line"));
@@ -346,11 +346,12 @@ mod tests {
 
     #[test]
     fn version_shapes() {
-        assert!(looks_like_other_version(b"GET / HTTP/2.0\r\n\r\n"));
-        assert!(looks_like_other_version(b"GET / HTTP/1.2\r\n\r\n"));
-        assert!(looks_like_other_version(b"GET / HTTP/0.9\r\n\r\n"));
-        assert!(!looks_like_other_version(b"GET / HTTP/2\r\n\r\n"));
-        assert!(!looks_like_other_version(b"GET / http/1.1\r\n\r\n"));
-        assert!(!looks_like_other_version(b"GET /\r\n\r\n"));
+        assert!(looks_like_other_version(b"GET / HTTP/2.0\r\n\r\n", true));
+        assert!(looks_like_other_version(b"GET / HTTP/1.2\r\n\r\n", true));
+        assert!(looks_like_other_version(b"GET / HTTP/0.9\r\n\r\n", true));
+        assert!(!looks_like_other_version(b"GET / HTTP/2\r\n\r\n", true));
+        assert!(looks_like_other_version(b"HTTP/2.0 200 OK\r\n\r\n", false));
+        assert!(!looks_like_other_version(b"GET / http/1.1\r\n\r\n", true));
+        assert!(!looks_like_other_version(b"GET /\r\n\r\n", true));
     }
 }
