@@ -1,9 +1,11 @@
 //! A fixed pool of worker threads for async RPC jobs.
 //!
-//! Jobs wait in a FIFO queue until a worker is free. The queue itself is unbounded: the
-//! service's job table already caps the jobs in flight (and answers 503 past the cap), so the
-//! queue never holds more than that cap. A task that panics is caught: the worker logs it and
-//! takes the next task, so the pool never shrinks.
+//! Items wait in a FIFO queue until a worker is free, which runs the pool's function on them.
+//! The queue itself is unbounded: the service's job table already caps the jobs in flight (and
+//! answers 503 past the cap), so the queue never holds more than that cap. A run that panics
+//! is caught: the worker logs it and takes the next item, so the pool never shrinks. On
+//! shutdown the items still queued are handed back, so the caller can settle them (a job must
+//! not stay `in_progress` forever).
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -12,16 +14,14 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// A unit of work for the pool.
-pub(crate) type Task = Box<dyn FnOnce() + Send + 'static>;
-
-struct State {
-    tasks: VecDeque<Task>,
+struct State<T> {
+    tasks: VecDeque<T>,
     closed: bool,
 }
 
-struct Shared {
-    state: Mutex<State>,
+struct Shared<T> {
+    state: Mutex<State<T>>,
+    run: Box<dyn Fn(T) + Send + Sync>,
     work: Condvar,
     /// Signalled when a worker exits.
     exited: Condvar,
@@ -29,27 +29,33 @@ struct Shared {
     alive: AtomicUsize,
 }
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
+impl<T> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
         // A task never runs under this lock, so poisoning cannot leave the queue inconsistent.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
-/// The worker pool. Dropping it closes the queue; workers finish their current task and exit.
-pub(crate) struct JobPool {
-    shared: Arc<Shared>,
-    workers: Vec<JoinHandle<()>>,
+/// The worker pool. Dropping it closes the queue; workers finish their current item and exit.
+pub(crate) struct JobPool<T: Send + 'static> {
+    shared: Arc<Shared<T>>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
 }
 
-impl JobPool {
-    /// Starts `workers` threads (at least one) named `<name>-<i>`.
-    pub(crate) fn new(workers: usize, name: &str) -> std::io::Result<JobPool> {
+impl<T: Send + 'static> JobPool<T> {
+    /// Starts `workers` threads (at least one) named `<name>-<i>`, each running `run` on the
+    /// items it takes from the queue.
+    pub(crate) fn new(
+        workers: usize,
+        name: &str,
+        run: impl Fn(T) + Send + Sync + 'static,
+    ) -> std::io::Result<JobPool<T>> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 tasks: VecDeque::new(),
                 closed: false,
             }),
+            run: Box::new(run),
             work: Condvar::new(),
             exited: Condvar::new(),
             busy: AtomicUsize::new(0),
@@ -69,7 +75,7 @@ impl JobPool {
                     // Dropping the partial pool closes its queue: started workers exit.
                     drop(JobPool {
                         shared,
-                        workers: handles,
+                        workers: Mutex::new(handles),
                     });
                     return Err(e);
                 }
@@ -77,12 +83,12 @@ impl JobPool {
         }
         Ok(JobPool {
             shared,
-            workers: handles,
+            workers: Mutex::new(handles),
         })
     }
 
-    /// Queues a task; gives it back if the pool is shut down.
-    pub(crate) fn submit(&self, task: Task) -> Result<(), Task> {
+    /// Queues an item; gives it back if the pool is shut down.
+    pub(crate) fn submit(&self, task: T) -> Result<(), T> {
         let mut state = self.shared.lock();
         if state.closed {
             return Err(task);
@@ -103,22 +109,15 @@ impl JobPool {
         self.shared.lock().tasks.len()
     }
 
-    /// Closes the queue (queued tasks are dropped), then waits until `deadline` for the
-    /// running tasks to end. Returns the number of workers still running a task then (they
-    /// are left to finish on their own).
-    pub(crate) fn shutdown(&mut self, deadline: Instant) -> usize {
-        let dropped = {
+    /// Closes the queue, then waits until `deadline` for the running items to end. Returns
+    /// the items that never started, and the number of workers still busy at the deadline
+    /// (they are left to finish on their own).
+    pub(crate) fn shutdown(&self, deadline: Instant) -> (Vec<T>, usize) {
+        let queued: Vec<T> = {
             let mut state = self.shared.lock();
             state.closed = true;
-            std::mem::take(&mut state.tasks)
+            state.tasks.drain(..).collect()
         };
-        if !dropped.is_empty() {
-            log::warn!(
-                "shutdown: {} queued async job(s) dropped before they started",
-                dropped.len()
-            );
-        }
-        drop(dropped);
         self.shared.work.notify_all();
         let mut state = self.shared.lock();
         while self.shared.alive.load(Ordering::SeqCst) > 0 {
@@ -136,22 +135,24 @@ impl JobPool {
         drop(state);
         let still = self.shared.alive.load(Ordering::SeqCst);
         if still == 0 {
-            for h in self.workers.drain(..) {
+            let handles =
+                std::mem::take(&mut *self.workers.lock().unwrap_or_else(|p| p.into_inner()));
+            for h in handles {
                 let _ = h.join();
             }
         }
-        still
+        (queued, still)
     }
 }
 
-impl Drop for JobPool {
+impl<T: Send + 'static> Drop for JobPool<T> {
     fn drop(&mut self) {
         self.shared.lock().closed = true;
         self.shared.work.notify_all();
     }
 }
 
-fn worker(shared: Arc<Shared>) {
+fn worker<T>(shared: Arc<Shared<T>>) {
     loop {
         let task = {
             let mut state = shared.lock();
@@ -167,8 +168,8 @@ fn worker(shared: Arc<Shared>) {
         };
         let Some(task) = task else { break };
         shared.busy.fetch_add(1, Ordering::SeqCst);
-        if catch_unwind(AssertUnwindSafe(task)).is_err() {
-            log::error!("an async job task panicked outside its job; the worker carries on");
+        if catch_unwind(AssertUnwindSafe(|| (shared.run)(task))).is_err() {
+            log::error!("a job pool task panicked outside its job; the worker carries on");
         }
         shared.busy.fetch_sub(1, Ordering::SeqCst);
     }
@@ -182,29 +183,42 @@ mod tests {
     use super::*;
     use std::sync::mpsc;
 
+    type Task = Box<dyn FnOnce() + Send>;
+
+    fn closure_pool(n: usize, name: &str) -> JobPool<Task> {
+        JobPool::new(n, name, |task: Task| task()).unwrap()
+    }
+
+    fn submit(pool: &JobPool<Task>, task: impl FnOnce() + Send + 'static) {
+        assert!(pool.submit(Box::new(task)).is_ok(), "pool closed");
+    }
+
+    fn wait_busy(pool: &JobPool<Task>, n: usize) {
+        let t0 = Instant::now();
+        while pool.busy() < n && t0.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert_eq!(pool.busy(), n);
+    }
+
     #[test]
     fn runs_tasks_on_at_most_n_workers() {
-        let pool = JobPool::new(2, "t").unwrap();
+        let pool = closure_pool(2, "t");
         let (tx, rx) = mpsc::channel();
         let gate = Arc::new((Mutex::new(false), Condvar::new()));
         for i in 0..4 {
             let tx = tx.clone();
             let gate = Arc::clone(&gate);
-            pool.submit(Box::new(move || {
+            submit(&pool, move || {
                 let (m, cv) = &*gate;
                 let mut open = m.lock().unwrap();
                 while !*open {
                     open = cv.wait(open).unwrap();
                 }
                 tx.send(i).unwrap();
-            }))
-            .unwrap_or_else(|_| panic!("closed"));
+            });
         }
-        let t0 = Instant::now();
-        while pool.busy() < 2 && t0.elapsed() < Duration::from_secs(5) {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert_eq!(pool.busy(), 2);
+        wait_busy(&pool, 2);
         assert_eq!(pool.queued(), 2);
         *gate.0.lock().unwrap() = true;
         gate.1.notify_all();
@@ -217,35 +231,31 @@ mod tests {
 
     #[test]
     fn a_panicking_task_does_not_kill_its_worker() {
-        let mut pool = JobPool::new(1, "p").unwrap();
-        pool.submit(Box::new(|| panic!("task panic (expected in this test)")))
-            .unwrap_or_else(|_| panic!());
+        let pool = closure_pool(1, "p");
+        submit(&pool, || panic!("task panic (expected in this test)"));
         let (tx, rx) = mpsc::channel();
-        pool.submit(Box::new(move || tx.send(42).unwrap()))
-            .unwrap_or_else(|_| panic!());
+        submit(&pool, move || tx.send(42).unwrap());
         assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), 42);
-        assert_eq!(pool.shutdown(Instant::now() + Duration::from_secs(5)), 0);
+        let (queued, running) = pool.shutdown(Instant::now() + Duration::from_secs(5));
+        assert!(queued.is_empty());
+        assert_eq!(running, 0);
         assert!(pool.submit(Box::new(|| ())).is_err());
     }
 
     #[test]
-    fn shutdown_waits_for_running_tasks_until_the_deadline() {
-        let mut pool = JobPool::new(1, "s").unwrap();
-        pool.submit(Box::new(|| std::thread::sleep(Duration::from_millis(100))))
-            .unwrap_or_else(|_| panic!());
-        while pool.busy() == 0 {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        assert_eq!(pool.shutdown(Instant::now() + Duration::from_secs(5)), 0);
+    fn shutdown_hands_back_queued_items_and_waits_until_the_deadline() {
+        let pool = closure_pool(1, "s");
+        submit(&pool, || std::thread::sleep(Duration::from_millis(100)));
+        wait_busy(&pool, 1);
+        assert_eq!(pool.shutdown(Instant::now() + Duration::from_secs(5)).1, 0);
 
-        let mut pool = JobPool::new(1, "s2").unwrap();
-        pool.submit(Box::new(|| std::thread::sleep(Duration::from_millis(600))))
-            .unwrap_or_else(|_| panic!());
-        while pool.busy() == 0 {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let pool = closure_pool(1, "s2");
+        submit(&pool, || std::thread::sleep(Duration::from_millis(600)));
+        wait_busy(&pool, 1);
+        submit(&pool, || ());
         let t0 = Instant::now();
-        assert_eq!(pool.shutdown(Instant::now() + Duration::from_millis(50)), 1);
+        let (queued, running) = pool.shutdown(Instant::now() + Duration::from_millis(50));
+        assert_eq!((queued.len(), running), (1, 1));
         assert!(t0.elapsed() < Duration::from_millis(500));
     }
 }
