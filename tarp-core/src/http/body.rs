@@ -29,13 +29,19 @@ impl BodyBuf {
 
     /// Appends bytes; `expected_after` is how many more are expected (a bound for growth).
     pub(crate) fn append(&mut self, data: &[u8], expected_after: u64) {
-        self.vec.truncate(self.filled);
-        if self.vec.capacity() - self.vec.len() < data.len() {
-            let extra = self.step(expected_after);
-            self.vec.reserve_exact(data.len().saturating_add(extra));
+        // First into the zeroed room a direct read left, then beyond.
+        let room = self.vec.len() - self.filled;
+        let (now, rest) = data.split_at(room.min(data.len()));
+        self.vec[self.filled..self.filled + now.len()].copy_from_slice(now);
+        self.filled += now.len();
+        if !rest.is_empty() {
+            if self.vec.capacity() - self.vec.len() < rest.len() {
+                let extra = self.step(expected_after);
+                self.vec.reserve_exact(rest.len().saturating_add(extra));
+            }
+            self.vec.extend_from_slice(rest);
+            self.filled = self.vec.len();
         }
-        self.vec.extend_from_slice(data);
-        self.filled = self.vec.len();
     }
 
     /// Room to receive into, at most `expected` bytes (at least 1 when `expected > 0`).
