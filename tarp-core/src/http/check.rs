@@ -225,9 +225,87 @@ fn drive_server(data: &[u8], limits: &Limits, mut splits: Splits, direct: bool) 
     panic!("no end after {max_steps} steps");
 }
 
+/// Drives `data` while time passes (up to 4 s per step, `handle_timeout` whenever a
+/// deadline is due): only the invariants are checked, since timeouts change the outcome.
+fn drive_server_timed(data: &[u8], limits: &Limits) {
+    let mut now = Instant::now();
+    let mut conn = ServerConn::new(limits.clone(), now);
+    let mut splits = Splits::Random(seed(data).rotate_left(29) | 1);
+    let mut pos = 0;
+    let mut eof = false;
+    let mut waiting = 0;
+    let max_steps = 1000 + 64 * data.len();
+    for step in 0..max_steps as u64 {
+        now += std::time::Duration::from_millis(1 + step * 7919 % 4000);
+        if conn.poll_timeout().is_some_and(|t| t <= now) {
+            conn.handle_timeout(now);
+        }
+        match conn.poll(now) {
+            Next::Request(_) => waiting = 2,
+            Next::WaitForResponse => {
+                // The application takes its time: no deadline runs meanwhile.
+                assert_eq!(
+                    conn.poll_timeout(),
+                    None,
+                    "a deadline while the application works"
+                );
+                waiting -= 1;
+                if waiting <= 0 {
+                    let resp = Response::new(200, None, b"late".to_vec());
+                    assert_eq!(conn.send_response(resp), Ok(()));
+                }
+            }
+            Next::Write => {
+                let n = (conn.transmit().len() / 2).max(1);
+                conn.advance(n);
+            }
+            Next::Read => {
+                assert!(!eof, "Read after the end of input");
+                if pos == data.len() {
+                    conn.feed_eof();
+                    eof = true;
+                    continue;
+                }
+                let want = splits.next(data.len() - pos).min(data.len() - pos);
+                let n = conn.feed(&data[pos..pos + want]);
+                assert!(n > 0 && n <= want, "feed took {n} of {want} bytes");
+                pos += n;
+            }
+            Next::Close => return,
+        }
+    }
+    panic!("no end after {max_steps} steps");
+}
+
+/// Limits small enough for short fuzz inputs to reach every limit.
+pub fn small_limits() -> Limits {
+    Limits {
+        max_head_bytes: 256,
+        max_headers: 8,
+        max_body: 512,
+        ..Limits::default()
+    }
+}
+
+/// The server fuzz target's whole check of one input: [`check_server_stream`] with the
+/// default limits and with [`small_limits`].
+pub fn check_server_input(data: &[u8]) {
+    check_server_stream(data, &Limits::default());
+    check_server_stream(data, &small_limits());
+}
+
+/// The client fuzz target's whole check of one input: [`check_client_stream`] with the
+/// default limits and with [`small_limits`].
+pub fn check_client_input(data: &[u8]) {
+    check_client_stream(data, &Limits::default());
+    check_client_stream(data, &small_limits());
+}
+
 /// Runs `data` as the input of a server connection in every way described in the module
-/// doc, panics on any broken invariant, and returns the (common) outcome.
+/// doc (and once more with time passing and deadlines firing, checking only the
+/// invariants), panics on any broken invariant, and returns the (common) outcome.
 pub fn check_server_stream(data: &[u8], limits: &Limits) -> ServerRun {
+    drive_server_timed(data, limits);
     let mut runs =
         strategies(data).map(|(splits, direct)| drive_server(data, limits, splits, direct));
     let first = runs[0].clone();
