@@ -239,6 +239,14 @@ pub fn python(script: &str, stdin: &[u8]) -> Vec<u8> {
 /// `requests` preparing the bytes when installed).
 const CLIENT: &str = r#"
 import base64, json, pickle, sys, urllib.parse
+
+class _LazyNumpy:
+    """`numpy` for the expressions, imported only when one uses it."""
+    def __getattr__(self, name):
+        import numpy as np
+        return getattr(np, name)
+
+numpy = _LazyNumpy()
 try:
     import requests
     session = requests.Session()
