@@ -16,51 +16,56 @@ use serde::de::{
 use super::bigint;
 use super::magic::{self, NDARRAY_TOKEN, VALUE_TOKEN};
 use super::ndarray::{NdArray, Scalar};
-use super::{Value, ValueError, MAX_DEPTH};
+use super::{Value, ValueError};
 
-/// Walk budget before the stored size is measured.
+/// Deepest nesting [`from_value`] and [`to_json`](super::to_json) walk (serde recurses once
+/// per level, as serde_json does, which caps its own at 128 for the same reason: a thread's
+/// stack). Decoded values may be deeper (up to [`MAX_DEPTH`](super::MAX_DEPTH)); they are
+/// refused here with a clear error instead of risking the stack.
+pub const MAX_WALK_DEPTH: usize = 128;
+
+/// Expansion every walk may reach, whatever the stored size.
 pub(crate) const BASE_BUDGET: usize = 1 << 20;
 
 /// Budget and depth shared by one walk.
-pub(crate) struct Walk<'a> {
-    root: &'a Value,
+pub(crate) struct Walk {
     left: Cell<usize>,
-    extended: Cell<bool>,
     depth: Cell<usize>,
 }
 
-impl<'a> Walk<'a> {
-    pub(crate) fn new(root: &'a Value) -> Walk<'a> {
-        Walk {
-            root,
-            left: Cell::new(BASE_BUDGET),
-            extended: Cell::new(false),
-            depth: Cell::new(0),
+impl Walk {
+    /// Measures `root` first (linear in what it stores): a value whose expansion exceeds
+    /// `max(1 M, 4 x stored)` units is refused before any work.
+    pub(crate) fn new(root: &Value) -> Result<Walk, ValueError> {
+        let (stored, expanded) = root.sizes();
+        let limit = BASE_BUDGET.max(stored.saturating_mul(4));
+        if expanded > limit {
+            return Err(expansion_error(stored, expanded));
         }
+        Ok(Walk {
+            left: Cell::new(limit),
+            depth: Cell::new(0),
+        })
     }
 
-    /// Spends `units` of the budget (see the module doc).
+    /// Spends `units` of the budget.
     pub(crate) fn charge(&self, units: usize) -> Result<(), ValueError> {
-        if let Some(left) = self.left.get().checked_sub(units) {
-            self.left.set(left);
-            return Ok(());
+        match self.left.get().checked_sub(units) {
+            Some(left) => {
+                self.left.set(left);
+                Ok(())
+            }
+            None => Err(ValueError::new(
+                "value expands into far more than it stores (refused)",
+            )),
         }
-        if !self.extended.get() {
-            self.extended.set(true);
-            let extra = self.root.footprint().saturating_mul(4);
-            self.left.set(self.left.get().saturating_add(extra));
-            return self.charge(units);
-        }
-        Err(ValueError::new(
-            "value expands through shared references into far more than it stores (refused)",
-        ))
     }
 
     pub(crate) fn enter(&self) -> Result<(), ValueError> {
         let d = self.depth.get() + 1;
-        if d > MAX_DEPTH {
+        if d > MAX_WALK_DEPTH {
             return Err(ValueError::new(format!(
-                "value nested deeper than {MAX_DEPTH} levels"
+                "value nested deeper than {MAX_WALK_DEPTH} levels for conversion"
             )));
         }
         self.depth.set(d);
@@ -70,6 +75,17 @@ impl<'a> Walk<'a> {
     pub(crate) fn leave(&self) {
         self.depth.set(self.depth.get().saturating_sub(1));
     }
+}
+
+fn expansion_error(stored: usize, expanded: usize) -> ValueError {
+    ValueError::new(format!(
+        "value expands through shared references into {} units from {stored} stored (refused)",
+        if expanded == usize::MAX {
+            "more than 2^64".to_string()
+        } else {
+            expanded.to_string()
+        }
+    ))
 }
 
 /// Units a value costs when visited.
@@ -83,7 +99,7 @@ pub(crate) fn cost(v: &Value) -> usize {
 
 /// Deserializes `T` from a decoded value (see the module doc for the mapping).
 pub fn from_value<T: de::DeserializeOwned>(v: &Value) -> Result<T, ValueError> {
-    let walk = Walk::new(v);
+    let walk = Walk::new(v)?;
     walk.charge(cost(v))?;
     T::deserialize(ValueDeserializer { v, walk: &walk })
 }
@@ -91,7 +107,7 @@ pub fn from_value<T: de::DeserializeOwned>(v: &Value) -> Result<T, ValueError> {
 /// The serde `Deserializer` for one value.
 pub(crate) struct ValueDeserializer<'a> {
     pub(crate) v: &'a Value,
-    pub(crate) walk: &'a Walk<'a>,
+    pub(crate) walk: &'a Walk,
 }
 
 impl<'a> ValueDeserializer<'a> {
@@ -355,7 +371,7 @@ impl<'a> Deserializer<'a> for ValueDeserializer<'a> {
 
 struct Seq<'a> {
     items: std::slice::Iter<'a, Value>,
-    walk: &'a Walk<'a>,
+    walk: &'a Walk,
     index: usize,
 }
 
@@ -385,7 +401,7 @@ impl<'a> SeqAccess<'a> for Seq<'a> {
 struct Map<'a> {
     entries: std::slice::Iter<'a, (Value, Value)>,
     value: Option<&'a (Value, Value)>,
-    walk: &'a Walk<'a>,
+    walk: &'a Walk,
 }
 
 fn key_path(k: &Value) -> String {
@@ -436,7 +452,7 @@ impl<'a> MapAccess<'a> for Map<'a> {
 struct Enum<'a> {
     variant: &'a Value,
     value: Option<&'a Value>,
-    walk: &'a Walk<'a>,
+    walk: &'a Walk,
 }
 
 impl<'a> EnumAccess<'a> for Enum<'a> {

@@ -26,6 +26,8 @@ pub(crate) const NDARRAY_TOKEN: &str = "\u{0}tarp::pickle::NdArray";
 
 thread_local! {
     static SLOT: RefCell<Option<Value>> = const { RefCell::new(None) };
+    /// Nesting of [`Plain`] serializations in progress on this thread (other formats recurse).
+    static PLAIN_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 fn put(v: Value) {
@@ -68,6 +70,22 @@ impl Serialize for Plain<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         // A format other than ours: the handed-over copy is not needed.
         take();
+        let depth = PLAIN_DEPTH.with(|d| d.get());
+        if depth > super::MAX_WALK_DEPTH {
+            return Err(serde::ser::Error::custom(format!(
+                "value nested deeper than {} levels for serialization",
+                super::MAX_WALK_DEPTH
+            )));
+        }
+        PLAIN_DEPTH.with(|d| d.set(depth + 1));
+        let r = self.plain(s);
+        PLAIN_DEPTH.with(|d| d.set(depth));
+        r
+    }
+}
+
+impl Plain<'_> {
+    fn plain<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.0 {
             Value::None => s.serialize_unit(),
             Value::Bool(b) => s.serialize_bool(*b),
@@ -441,7 +459,7 @@ impl NdArray {
             )));
         }
         let n = shape_len(&shape).ok_or_else(|| ValueError::new("array too large"))?;
-        Walk::new(v).charge(n)?;
+        Walk::new(v)?.charge(n)?;
         let mut nums = Vec::with_capacity(n);
         // Depth-first over the nest, checking every level against the shape.
         let mut todo: Vec<(&Value, usize)> = vec![(v, 0)];

@@ -1,7 +1,7 @@
 //! The decoded Python value and what one can ask of it without walking shared structure more
 //! than once.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -12,10 +12,13 @@ use super::ndarray::NdArray;
 /// pickle costs O(1) and shared references stay shared, as in CPython (`Arc::ptr_eq` tells).
 ///
 /// A value can never contain itself (a recursive pickle is refused), and values produced by
-/// [`decode`](super::decode) nest at most [`MAX_DEPTH`](super::MAX_DEPTH) deep, so recursive
-/// walks and `Drop` stay shallow. Because sharing can make a small value stand for a huge tree,
-/// the walks offered here ([`from_value`](super::from_value), [`to_json`](super::to_json),
-/// `Debug`, `==`) are bounded or visit each shared container once.
+/// [`decode`](super::decode) nest at most [`MAX_DEPTH`](super::MAX_DEPTH) deep, so `Drop`
+/// (recursive, as for any Rust tree) stays well within a thread's stack. Because sharing can
+/// make a small value stand for a huge tree, the walks offered here are bounded or visit each
+/// shared container once: [`encode`](super::encode), `==`, [`Value::same`] and
+/// [`Value::footprint`] are iterative and linear in the stored size; `Debug` is cut short;
+/// [`from_value`](super::from_value) and [`to_json`](super::to_json) refuse values that expand
+/// far beyond their stored size or nest deeper than [`MAX_WALK_DEPTH`](super::MAX_WALK_DEPTH).
 #[derive(Clone)]
 pub enum Value {
     /// `None`
@@ -201,43 +204,95 @@ impl Value {
         equal(self, other, true)
     }
 
-    /// Stored size in units of one value slot: each container entry, each array element and
-    /// every 32 bytes of text count one; a shared container or array counts once however many
-    /// times it is referenced. Bounds the cost of walking a value that sharing makes large.
+    /// Stored size in units of one value slot: each value, each array element and every 32
+    /// bytes of text count one; a shared container or array counts once however many times it
+    /// is referenced. Linear in the stored size.
     pub fn footprint(&self) -> usize {
-        let mut seen: HashSet<(u8, usize)> = HashSet::new();
-        let mut todo: Vec<&Value> = vec![self];
-        let mut total = 0usize;
-        while let Some(v) = todo.pop() {
-            total = total.saturating_add(1);
+        self.sizes().0
+    }
+
+    /// `(stored, expanded)` sizes in the units of [`Value::footprint`]: `expanded` counts a
+    /// shared container once per reference (saturating), as a naive walk would visit it.
+    /// Computed in one pass over what is stored, remembering each shared container's size.
+    pub(crate) fn sizes(&self) -> (usize, usize) {
+        fn leaf(v: &Value) -> Option<usize> {
+            Some(match v {
+                Value::Str(s) => 1 + s.len() / 32,
+                Value::Bytes(b) | Value::BigInt(b) => 1 + b.len() / 32,
+                Value::NdArray(a) => 1 + a.len(),
+                Value::None | Value::Bool(_) | Value::Int(_) | Value::Float(_) => 1,
+                _ => return None,
+            })
+        }
+        fn key(v: &Value) -> Option<(u8, usize)> {
             match v {
-                Value::Str(s) => total = total.saturating_add(s.len() / 32),
-                Value::Bytes(b) | Value::BigInt(b) => total = total.saturating_add(b.len() / 32),
-                Value::NdArray(a) => {
-                    if seen.insert((12, a.addr())) {
-                        total = total.saturating_add(a.len());
+                Value::List(a) | Value::Tuple(a) | Value::Set(a) | Value::FrozenSet(a) => {
+                    (Arc::strong_count(a) > 1).then(|| (kind(v), Arc::as_ptr(a) as usize))
+                }
+                Value::Dict(a) => {
+                    (Arc::strong_count(a) > 1).then(|| (kind(v), Arc::as_ptr(a) as usize))
+                }
+                Value::NdArray(a) => a.is_shared().then(|| (kind(v), a.addr())),
+                _ => None,
+            }
+        }
+        fn child(v: &Value, i: usize) -> Option<&Value> {
+            match v {
+                Value::List(a) | Value::Tuple(a) | Value::Set(a) | Value::FrozenSet(a) => a.get(i),
+                Value::Dict(d) => d.get(i / 2).map(|(k, x)| if i % 2 == 0 { k } else { x }),
+                _ => None,
+            }
+        }
+        let mut memo: HashMap<(u8, usize), usize> = HashMap::new();
+        let mut stored = 0usize;
+        // (container, next child, expanded size so far)
+        let mut stack: Vec<(&Value, usize, usize)> = Vec::new();
+        let visit =
+            |v: &Value, stored: &mut usize, memo: &HashMap<(u8, usize), usize>| -> Option<usize> {
+                if let Some(k) = key(v) {
+                    if let Some(&e) = memo.get(&k) {
+                        return Some(e);
                     }
                 }
-                Value::List(items)
-                | Value::Tuple(items)
-                | Value::Set(items)
-                | Value::FrozenSet(items) => {
-                    if seen.insert((kind(v), Arc::as_ptr(items) as usize)) {
-                        todo.extend(items.iter());
-                    }
-                }
-                Value::Dict(entries) => {
-                    if seen.insert((kind(v), Arc::as_ptr(entries) as usize)) {
-                        for (k, x) in entries.iter() {
-                            todo.push(k);
-                            todo.push(x);
+                let l = leaf(v)?;
+                *stored = stored.saturating_add(l);
+                Some(l)
+            };
+        if let Some(e) = visit(self, &mut stored, &memo) {
+            return (stored, e);
+        }
+        stored = stored.saturating_add(1);
+        stack.push((self, 0, 1));
+        loop {
+            let (v, i, acc) = stack.last_mut().expect("not empty");
+            match child(v, *i) {
+                Some(c) => {
+                    *i += 1;
+                    match visit(c, &mut stored, &memo) {
+                        Some(e) => {
+                            *acc = acc.saturating_add(e);
+                            if let (Some(k), Value::NdArray(_)) = (key(c), c) {
+                                memo.insert(k, e);
+                            }
+                        }
+                        None => {
+                            stored = stored.saturating_add(1);
+                            stack.push((c, 0, 1));
                         }
                     }
                 }
-                Value::None | Value::Bool(_) | Value::Int(_) | Value::Float(_) => {}
+                None => {
+                    let (v, _, e) = stack.pop().expect("not empty");
+                    if let Some(k) = key(v) {
+                        memo.insert(k, e);
+                    }
+                    match stack.last_mut() {
+                        Some((_, _, acc)) => *acc = acc.saturating_add(e),
+                        None => return (stored, e),
+                    }
+                }
             }
         }
-        total
     }
 }
 
@@ -499,5 +554,43 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     /// `None` or the value.
     fn from(o: Option<T>) -> Value {
         o.map_or(Value::None, Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_count_shared_containers_once_when_stored() {
+        let l = Value::list(vec![Value::Int(1), Value::Int(2)]);
+        let v = Value::list(vec![l.clone(), l.clone()]);
+        assert_eq!(v.sizes(), (4, 7));
+        let t = Value::tuple(vec![v.clone(), v.clone(), Value::str("x".repeat(64))]);
+        assert_eq!(t.sizes(), (1 + 4 + 3, 1 + 7 + 7 + 3));
+        let a = Value::NdArray(NdArray::from_vec(vec![0.5f64; 10]));
+        let d = Value::dict(vec![
+            (Value::str("a"), a.clone()),
+            (Value::str("b"), a.clone()),
+        ]);
+        assert_eq!(d.sizes(), (1 + 2 + 11, 1 + 2 + 22));
+        assert_eq!(Value::None.sizes(), (1, 1));
+    }
+
+    #[test]
+    fn equality_and_identity() {
+        let nan = Value::Float(f64::NAN);
+        assert_ne!(nan, nan.clone());
+        assert!(nan.same(&nan.clone()));
+        assert!(!Value::Float(0.0).same(&Value::Float(-0.0)));
+        assert_eq!(Value::Float(0.0), Value::Float(-0.0));
+        assert_ne!(Value::Int(1), Value::Bool(true));
+        let shared = Value::list(vec![nan.clone()]);
+        // The very same container is equal to itself, as `[x] == [x]` is in Python.
+        assert_eq!(
+            Value::list(vec![shared.clone()]),
+            Value::list(vec![shared.clone()])
+        );
+        assert_ne!(Value::list(vec![nan.clone()]), Value::list(vec![nan]));
     }
 }
