@@ -57,6 +57,14 @@ struct Started<'a> {
     suggested_wait: serde_json::Value,
 }
 
+/// The answer of a synchronous RPC: its pickled result in a success envelope, or its error.
+pub(crate) fn rpc_response(result: Result<Vec<u8>, super::Error>) -> Response {
+    match result {
+        Ok(pickle) => payload_response(&base64::engine::general_purpose::STANDARD.encode(pickle)),
+        Err(e) => e.to_response(),
+    }
+}
+
 /// The success envelope of an RPC result: `{"payload": "<base64 pickle>"}`.
 fn payload_response(base64_pickle: &str) -> Response {
     envelope::success(
@@ -146,10 +154,13 @@ impl Service {
         };
         let handler = std::sync::Arc::clone(&ep.handler);
         let mimetype = ep.mimetype.clone();
-        Dispatch::Call(Call::new(move || match handler(&query, body) {
-            Ok(reply) => reply.into_response(mimetype.as_deref()),
-            Err(e) => e.to_response(),
-        }))
+        Dispatch::Call(
+            Call::new(move || match handler(&query, body) {
+                Ok(reply) => reply.into_response(mimetype.as_deref()),
+                Err(e) => e.to_response(),
+            })
+            .with_cheap(ep.cheap),
+        )
     }
 
     fn rpc_call(
@@ -181,22 +192,20 @@ impl Service {
         let Value::Dict(kwargs) = kwargs else {
             return bad_request("RPC kwargs should be a dict");
         };
-        let invocation = match ep
-            .sig
-            .bind(&args, &kwargs)
-            .and_then(|values| ep.handler.prepare(values, &ep.sig))
-        {
-            Ok(invocation) => invocation,
+        let values = match ep.sig.bind(&args, &kwargs) {
+            Ok(values) => values,
             Err(message) => return bad_request(&message),
         };
         if !ep.asynchronous {
-            return Dispatch::Call(Call::new(move || match invocation() {
-                Ok(pickle) => {
-                    payload_response(&base64::engine::general_purpose::STANDARD.encode(pickle))
-                }
-                Err(e) => e.to_response(),
-            }));
+            return match ep.handler.prepare_call(values, &ep.sig) {
+                Ok(call) => Dispatch::Call(call.with_cheap(ep.cheap)),
+                Err(message) => bad_request(&message),
+            };
         }
+        let invocation = match ep.handler.prepare(values, &ep.sig) {
+            Ok(invocation) => invocation,
+            Err(message) => return bad_request(&message),
+        };
         let mut jobs = self.lock_jobs();
         let id = loop {
             let id = jobs.ids.next_uuid();

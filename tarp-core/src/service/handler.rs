@@ -87,7 +87,7 @@ impl Signature {
     }
 
     /// Converts argument `i` to the handler's type.
-    fn arg<T: DeserializeOwned>(&self, i: usize, value: Option<Value>) -> Result<T, String> {
+    pub(crate) fn arg<T: DeserializeOwned>(&self, i: usize, value: Option<Value>) -> Result<T, String> {
         let name = self.params.get(i).map(String::as_str).unwrap_or("?");
         let value =
             value.ok_or_else(|| format!("{}() missing required argument '{name}'", self.fname))?;
@@ -157,6 +157,14 @@ pub(crate) trait ErasedRpc: Send + Sync {
     /// Decodes bound values into typed arguments (in `dispatch`, so ill-typed calls are
     /// answered without running anything) and returns the call to run.
     fn prepare(&self, values: Vec<Value>, sig: &Signature) -> Result<Invocation, String>;
+
+    /// The call answering a synchronous RPC: the result pickled into its envelope.
+    fn prepare_call(&self, values: Vec<Value>, sig: &Signature) -> Result<super::Call, String> {
+        let invocation = self.prepare(values, sig)?;
+        Ok(super::Call::new(move || {
+            super::dispatch::rpc_response(invocation())
+        }))
+    }
 }
 
 pub(crate) struct Typed<H, Args> {

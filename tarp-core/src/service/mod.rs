@@ -20,6 +20,7 @@ mod body;
 mod codec;
 mod dispatch;
 mod error;
+mod future;
 mod handler;
 mod ids;
 pub mod jobs;
@@ -33,6 +34,7 @@ use std::time::Duration;
 
 pub use body::Body;
 pub use error::{Error, IN_PROGRESS_MESSAGE};
+pub use future::{AsyncRpcHandler, CallFuture};
 pub use handler::RpcHandler;
 pub use registry::{
     AsyncRpcBuilder, GetBuilder, PostBuilder, RpcBuilder, Service, DEFAULT_SUGGESTED_WAIT,
@@ -146,21 +148,70 @@ pub enum Dispatch {
 }
 
 /// User code to run for one request: `call.run()` returns the response to send.
+///
+/// Adapters with an executor may do better than [`run`](Call::run) on a blocking pool:
+/// a call that [`is_cheap`](Call::is_cheap) (its endpoint was registered as cheap) can run
+/// inline, and a call of an `async` handler ([`Service::rpc_future`]) gives its future with
+/// [`into_future`](Call::into_future).
 pub struct Call {
-    work: Box<dyn FnOnce() -> Response + Send>,
+    work: Work,
+    cheap: bool,
+}
+
+enum Work {
+    Blocking(Box<dyn FnOnce() -> Response + Send>),
+    Future(future::BoxFuture<Response>),
 }
 
 impl Call {
     pub(crate) fn new(work: impl FnOnce() -> Response + Send + 'static) -> Call {
         Call {
-            work: Box::new(work),
+            work: Work::Blocking(Box::new(work)),
+            cheap: false,
+        }
+    }
+
+    pub(crate) fn from_future(work: future::BoxFuture<Response>) -> Call {
+        Call {
+            work: Work::Future(work),
+            cheap: false,
+        }
+    }
+
+    pub(crate) fn with_cheap(mut self, cheap: bool) -> Call {
+        self.cheap = cheap;
+        self
+    }
+
+    /// Whether the endpoint was registered as cheap (`.cheap()`): its handler neither blocks
+    /// nor runs long, so an executor-based adapter may run it inline.
+    pub fn is_cheap(&self) -> bool {
+        self.cheap
+    }
+
+    /// Whether the handler is an `async` function (see [`into_future`](Call::into_future)).
+    pub fn is_async(&self) -> bool {
+        matches!(self.work, Work::Future(_))
+    }
+
+    /// The future of an `async` handler, to await on an executor; `Err(self)` for a plain
+    /// handler (use [`run`](Call::run)).
+    pub fn into_future(self) -> Result<CallFuture, Call> {
+        match self.work {
+            Work::Future(f) => Ok(CallFuture::new(f)),
+            work => Err(Call { work, ..self }),
         }
     }
 
     /// Runs the handler and returns the response to send. A panic in the handler is caught
-    /// and answered with a 500 `handler panicked: <message>`.
+    /// and answered with a 500 `handler panicked: <message>`. The future of an `async`
+    /// handler is run to completion on the calling thread.
     pub fn run(self) -> Response {
-        match catch_unwind(AssertUnwindSafe(self.work)) {
+        let work = match self.work {
+            Work::Blocking(work) => work,
+            Work::Future(f) => return future::block_on(CallFuture::new(f)),
+        };
+        match catch_unwind(AssertUnwindSafe(work)) {
             Ok(response) => response,
             Err(panic) => envelope::error(
                 ErrorKind::Generic,

@@ -26,6 +26,8 @@ pub(crate) struct RpcEndpoint {
     pub(crate) defaults_json: Vec<Option<serde_json::Value>>,
     pub(crate) suggested_wait: f64,
     pub(crate) asynchronous: bool,
+    /// Registered as cheap: may run inline on an adapter's executor.
+    pub(crate) cheap: bool,
     pub(crate) handler: Box<dyn ErasedRpc>,
 }
 
@@ -39,6 +41,8 @@ pub(crate) struct WebEndpoint {
     pub(crate) payload_mimetype: Option<String>,
     pub(crate) payload_schema: Option<serde_json::Value>,
     pub(crate) mimetype: Option<Arc<str>>,
+    /// Registered as cheap: may run inline on an adapter's executor.
+    pub(crate) cheap: bool,
     pub(crate) handler: Arc<WebFn>,
 }
 
@@ -326,6 +330,19 @@ impl Service {
         route
     }
 
+    /// Registers a synchronous RPC endpoint with an erased handler.
+    pub(crate) fn register_rpc(
+        &mut self,
+        name: &str,
+        arity: usize,
+        handler: Box<dyn ErasedRpc>,
+    ) -> RpcBuilder<'_> {
+        let i = self.add_rpc(name, arity, handler, false);
+        RpcBuilder {
+            ep: &mut self.rpcs[i],
+        }
+    }
+
     fn add_rpc(
         &mut self,
         name: &str,
@@ -341,6 +358,7 @@ impl Service {
             defaults_json: vec![None; arity],
             suggested_wait: DEFAULT_SUGGESTED_WAIT,
             asynchronous,
+            cheap: false,
             handler,
         });
         i
@@ -362,6 +380,7 @@ impl Service {
             payload_mimetype: None,
             payload_schema: None,
             mimetype: None,
+            cheap: false,
             handler,
         });
         i
@@ -431,6 +450,14 @@ impl RpcBuilder<'_> {
     /// Sets the description shown in discovery (the Python client's `help()` text).
     pub fn describe(self, text: impl Into<String>) -> Self {
         self.ep.description = text.into();
+        self
+    }
+
+    /// Marks the handler as cheap: it neither blocks nor runs long, so an executor-based
+    /// adapter may run it inline instead of on a blocking pool (see [`super::Call::is_cheap`]).
+    /// A thread-based adapter ignores it.
+    pub fn cheap(self) -> Self {
+        self.ep.cheap = true;
         self
     }
 }
@@ -508,6 +535,12 @@ impl GetBuilder<'_> {
         self.ep.mimetype = Some(Arc::from(mime.into()));
         self
     }
+
+    /// See [`RpcBuilder::cheap`].
+    pub fn cheap(self) -> Self {
+        self.ep.cheap = true;
+        self
+    }
 }
 
 /// Describes a web POST endpoint just registered with [`Service::post`].
@@ -538,6 +571,13 @@ impl PostBuilder<'_> {
     pub fn mimetype(self, mime: impl Into<String>) -> Self {
         PostBuilder {
             inner: self.inner.mimetype(mime),
+        }
+    }
+
+    /// See [`RpcBuilder::cheap`].
+    pub fn cheap(self) -> Self {
+        PostBuilder {
+            inner: self.inner.cheap(),
         }
     }
 
