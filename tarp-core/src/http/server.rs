@@ -367,6 +367,19 @@ impl ServerConn {
         self.process();
     }
 
+    /// Frees the memory of the read and write buffers while they hold nothing, so a
+    /// kept-alive connection waiting for its next request costs only its small state (the
+    /// next read allocates again). An adapter holding many idle connections calls it before
+    /// waiting for input; calling it at any other time is harmless.
+    pub fn release_buffers(&mut self) {
+        if self.inbuf.is_empty() && !self.recv_direct {
+            self.inbuf.clear();
+        }
+        if self.out.is_empty() {
+            self.out.clear();
+        }
+    }
+
     /// Why the machine refused the peer's last message, if it did.
     pub fn last_error(&self) -> Option<&HttpError> {
         self.error.as_ref()
