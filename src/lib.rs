@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod demo;
 pub mod plot;
 
 /// The blocking transport: a threaded server and a `ureq` client.
