@@ -681,7 +681,8 @@ fn s6_query_parameters_as_parse_qs_then_flattened() {
 #[test]
 fn s6_bodies_decoded_by_content_type() {
     let mut h = demo();
-    let cases: [(&[(&str, &str)], &[u8], serde_json::Value); 10] = [
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [u8], serde_json::Value);
+    let cases: [Case; 10] = [
         (
             &[("Content-Type", "application/json")],
             br#"{"k": [1, 2]}"#,

@@ -24,7 +24,7 @@ fn typed() -> Harness {
     svc.rpc(
         "eight",
         |a: i64, b: i64, c: i64, d: i64, e: i64, f: i64, g: i64, h: i64| {
-            Ok(vec![a, b, c, d, e, f, g, h].iter().sum::<i64>())
+            Ok([a, b, c, d, e, f, g, h].iter().sum::<i64>())
         },
     );
     svc.rpc("mean", |xs: Vec<f64>| {
@@ -115,10 +115,8 @@ fn call_all(h: &mut Harness, calls: &[(&str, &str, &str)]) -> Vec<Result<String,
     }
     let mut seen =
         python_unpickle(&payloads.iter().map(String::as_str).collect::<Vec<_>>()).into_iter();
-    for r in &mut results {
-        if let Ok(s) = r {
-            *s = seen.next().unwrap();
-        }
+    for s in results.iter_mut().flatten() {
+        *s = seen.next().unwrap();
     }
     results
 }

@@ -87,7 +87,11 @@ impl Signature {
     }
 
     /// Converts argument `i` to the handler's type.
-    pub(crate) fn arg<T: DeserializeOwned>(&self, i: usize, value: Option<Value>) -> Result<T, String> {
+    pub(crate) fn arg<T: DeserializeOwned>(
+        &self,
+        i: usize,
+        value: Option<Value>,
+    ) -> Result<T, String> {
         let name = self.params.get(i).map(String::as_str).unwrap_or("?");
         let value =
             value.ok_or_else(|| format!("{}() missing required argument '{name}'", self.fname))?;

@@ -17,6 +17,7 @@
 //! into a [`Dispatch`] telling the adapter what to do, with time passed in.
 
 mod body;
+pub mod check;
 mod codec;
 mod dispatch;
 mod error;

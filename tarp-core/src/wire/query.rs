@@ -421,6 +421,59 @@ fn quote_plus_into(s: &str, out: &mut String) {
     }
 }
 
+/// The query fuzz target's property, shared with the test that replays its seed corpus.
+/// Panics when an invariant breaks: whatever `data` is, parsing (as a query string in UTF-8
+/// and as a form in ISO-8859-1, under default and small limits) does not panic, refuses only
+/// what is over a limit, yields at most `max_params` values that are never empty, decodes to
+/// at most three bytes per input byte, and re-encodes to a string that parses back equal.
+#[doc(hidden)]
+pub fn check_input(data: &[u8]) {
+    let small = QueryLimits {
+        max_params: 8,
+        max_bytes: 64,
+    };
+    for limits in [QueryLimits::default(), small] {
+        for charset in [Charset::Utf8, Charset::Latin1] {
+            let q = match Query::parse_with(data, charset, &limits) {
+                Ok(q) => q,
+                Err(QueryError::TooLong { found, limit }) => {
+                    assert!(found > limit && found == data.len());
+                    continue;
+                }
+                Err(QueryError::TooManyParams { found, limit }) => {
+                    assert!(found > limit && data.len() <= limits.max_bytes);
+                    continue;
+                }
+            };
+            let values: usize = q.iter().map(|(_, v)| v.as_slice().len()).sum();
+            assert!(values <= limits.max_params, "{values} values");
+            let size: usize = q
+                .iter()
+                .map(|(n, v)| n.len() + v.as_slice().iter().map(String::len).sum::<usize>())
+                .sum();
+            assert!(size <= 3 * data.len(), "{size} bytes out of {}", data.len());
+            for (_, v) in q.iter() {
+                assert!(
+                    v.as_slice().iter().all(|s| !s.is_empty()),
+                    "an empty value survived"
+                );
+                if let QueryValue::Many(vs) = v {
+                    assert!(vs.len() >= 2);
+                }
+            }
+            let again = Query::parse_with(
+                q.to_query_string().as_bytes(),
+                Charset::Utf8,
+                &QueryLimits {
+                    max_params: usize::MAX,
+                    max_bytes: usize::MAX,
+                },
+            );
+            assert_eq!(again.as_ref(), Ok(&q), "re-encoding changed the query");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
