@@ -406,7 +406,10 @@ fn drive_client(data: &[u8], limits: &Limits, mut splits: Splits, direct: bool) 
                 assert!(n > 0, "Write with nothing to write");
                 conn.advance(n);
             }
-            Ok(ClientNext::Read) => {
+            // Bytes after the last response are fed too, so whether they arrived with it
+            // or later makes no difference (they are unsolicited either way).
+            Ok(ClientNext::Idle) if eof => return run,
+            Ok(ClientNext::Read | ClientNext::Idle) => {
                 assert!(!eof, "Read after the end of input");
                 if pos == data.len() {
                     conn.feed_eof();
@@ -428,7 +431,7 @@ fn drive_client(data: &[u8], limits: &Limits, mut splits: Splits, direct: bool) 
                 };
                 pos += taken;
             }
-            Ok(ClientNext::Idle | ClientNext::Closed) => return run,
+            Ok(ClientNext::Closed) => return run,
             Err(e) => {
                 assert!(
                     matches!(conn.poll(), Ok(ClientNext::Closed)),
