@@ -1,0 +1,302 @@
+//! One connection's task: TLS handshake, then the core's connection machine driven over the
+//! socket until it closes.
+
+use std::io::{self, Read as _};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use smol::future::FutureExt as _;
+use smol::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use smol::{Async, Timer};
+use tarp_core::http::{Next, ServerConn};
+use tarp_core::service::ErrorKind;
+use tarp_core::wire::envelope;
+
+use crate::server::{ConnGuard, Shared};
+use crate::stream::Stream;
+
+/// After refusing a request, how long to drain what the peer still sends before closing, so
+/// the close does not turn into a reset that destroys the error response in flight.
+const LINGER: Duration = Duration::from_millis(500);
+/// How much a lingering close reads at most.
+const LINGER_BYTES: usize = 256 * 1024;
+/// Time given to flushing and closing a connection that is over.
+const CLOSE_BUDGET: Duration = Duration::from_secs(1);
+/// Time a connection refused past the cap is given (TLS handshake and the 503 included).
+const REFUSE_BUDGET: Duration = Duration::from_secs(2);
+
+/// A timer firing at `deadline`, or never.
+fn timer(deadline: Option<Instant>) -> Timer {
+    match deadline {
+        Some(at) => Timer::at(at),
+        None => Timer::never(),
+    }
+}
+
+/// Sleeps until `at`.
+pub(crate) async fn sleep_until(at: Instant) {
+    Timer::at(at).await;
+}
+
+/// What ended a wait.
+enum Woke<T> {
+    /// The awaited operation finished.
+    Done(T),
+    /// The deadline passed.
+    Deadline,
+    /// The server is shutting down.
+    Stop,
+}
+
+/// Races `op` with the deadline and, unless `stopping` already, with the shutdown signal.
+async fn wait<T>(
+    op: impl std::future::Future<Output = T>,
+    deadline: Option<Instant>,
+    shared: &Shared,
+    stopping: bool,
+) -> Woke<T> {
+    let op = async { Woke::Done(op.await) };
+    let expired = async {
+        timer(deadline).await;
+        Woke::Deadline
+    };
+    let stop = async {
+        if stopping {
+            std::future::pending::<()>().await;
+        }
+        let _ = shared.stop.recv().await;
+        Woke::Stop
+    };
+    op.or(expired).or(stop).await
+}
+
+/// Serves one accepted connection until it closes, the deadlines of the core cut it, or the
+/// server shuts down.
+pub(crate) async fn serve(
+    tcp: Async<TcpStream>,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    guard: ConnGuard,
+) {
+    let _guard = guard;
+    let _ = tcp.get_ref().set_nodelay(true);
+    let mut conn = shared.new_conn();
+    let mut stream = match &shared.tls {
+        None => Stream::Plain(tcp),
+        Some(acceptor) => {
+            // Boxed: the handshake's state is large and must not enlarge every task.
+            let handshake = Box::pin(acceptor.accept(tcp));
+            match wait(handshake, conn.poll_timeout(), &shared, false).await {
+                Woke::Done(Ok(tls)) => Stream::Tls(Box::new(tls)),
+                Woke::Done(Err(e)) => {
+                    log::debug!("{peer}: TLS handshake failed: {e}");
+                    return;
+                }
+                Woke::Deadline | Woke::Stop => {
+                    log::debug!("{peer}: TLS handshake did not finish");
+                    return;
+                }
+            }
+        }
+    };
+    let refused = Box::pin(drive(&mut stream, &mut conn, &shared, peer)).await;
+    drop(conn);
+    finish(stream, refused).await;
+}
+
+/// The read, feed, poll, write loop. Returns whether the machine refused the peer's request
+/// (then the close should linger).
+async fn drive(
+    stream: &mut Stream,
+    conn: &mut ServerConn,
+    shared: &Arc<Shared>,
+    peer: SocketAddr,
+) -> bool {
+    let mut stopping = false;
+    loop {
+        if !stopping && shared.stop.is_closed() {
+            stopping = true;
+            conn.shutdown();
+        }
+        let now = Instant::now();
+        match conn.poll(now) {
+            Next::Request(request) => {
+                let target = format!("{} {}", request.method(), request.path());
+                let response = shared.answer(request).await;
+                if (400..500).contains(&response.status) {
+                    log::warn!("{peer}: refused {target}: {}", response.status);
+                }
+                if let Err(e) = conn.send_response(response) {
+                    log::error!("{peer}: response not accepted by the connection: {e}");
+                    return false;
+                }
+            }
+            Next::Write => {
+                let deadline = conn.poll_timeout();
+                match wait(stream.write(conn.transmit()), deadline, shared, true).await {
+                    Woke::Done(Ok(0)) => return false,
+                    Woke::Done(Ok(n)) => conn.advance(n),
+                    Woke::Done(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Woke::Done(Err(e)) => {
+                        log::debug!("{peer}: write failed: {e}");
+                        return false;
+                    }
+                    Woke::Deadline | Woke::Stop => conn.handle_timeout(Instant::now()),
+                }
+            }
+            Next::Read => {
+                let deadline = conn.poll_timeout();
+                if deadline.is_some_and(|d| d <= now) {
+                    conn.handle_timeout(Instant::now());
+                    continue;
+                }
+                let outcome = match stream {
+                    Stream::Plain(tcp) => read_plain(tcp, conn, deadline, shared, stopping).await,
+                    Stream::Tls(tls) => {
+                        // Records rustls still holds must reach the peer before we wait.
+                        match wait(tls.flush(), deadline, shared, true).await {
+                            Woke::Done(Ok(())) => {}
+                            Woke::Done(Err(e)) => {
+                                log::debug!("{peer}: flush failed: {e}");
+                                return false;
+                            }
+                            Woke::Deadline | Woke::Stop => {
+                                conn.handle_timeout(Instant::now());
+                                continue;
+                            }
+                        }
+                        let buf = conn.recv_buf();
+                        match wait(tls.read(buf), deadline, shared, stopping).await {
+                            Woke::Done(r) => Woke::Done(r),
+                            Woke::Deadline => Woke::Deadline,
+                            Woke::Stop => Woke::Stop,
+                        }
+                    }
+                };
+                match outcome {
+                    Woke::Done(Ok(0)) => conn.feed_eof(),
+                    Woke::Done(Ok(n)) => conn.recv_done(n),
+                    Woke::Done(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Woke::Done(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Woke::Done(Err(e)) => {
+                        log::debug!("{peer}: read failed: {e}");
+                        return false;
+                    }
+                    Woke::Deadline => conn.handle_timeout(Instant::now()),
+                    Woke::Stop => {
+                        stopping = true;
+                        conn.shutdown();
+                    }
+                }
+            }
+            // Every request is answered before the next poll: nothing to wait for.
+            Next::WaitForResponse => {
+                log::error!("{peer}: connection waits for a response that was sent; closed");
+                return false;
+            }
+            Next::Close => {
+                if let Some(error) = conn.last_error() {
+                    log::warn!("{peer}: refused: {} {error}", error.status());
+                    return true;
+                }
+                return false;
+            }
+        }
+    }
+}
+
+/// One read on a plain socket. Tries at once (the bytes are often there already); if none
+/// are, releases the connection's buffers and waits for readiness holding no buffer, so an
+/// idle connection costs no memory for them. `Ok(WouldBlock)`-like spurious wake-ups come
+/// back as a `WouldBlock` error and the caller just polls again.
+async fn read_plain(
+    tcp: &Async<TcpStream>,
+    conn: &mut ServerConn,
+    deadline: Option<Instant>,
+    shared: &Shared,
+    stopping: bool,
+) -> Woke<io::Result<usize>> {
+    let buf = conn.recv_buf();
+    if buf.is_empty() {
+        return Woke::Done(Err(io::Error::other(
+            "connection asked for input but has no room",
+        )));
+    }
+    match (&mut tcp.get_ref()).read(buf) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        done => return Woke::Done(done),
+    }
+    conn.release_buffers();
+    match wait(tcp.readable(), deadline, shared, stopping).await {
+        Woke::Done(Ok(())) => Woke::Done(Err(io::ErrorKind::WouldBlock.into())),
+        Woke::Done(Err(e)) => Woke::Done(Err(e)),
+        Woke::Deadline => Woke::Deadline,
+        Woke::Stop => Woke::Stop,
+    }
+}
+
+/// Ends a connection: flushes what TLS still holds, sends `close_notify` and the TCP FIN;
+/// after a refused request, drains what the peer still sends for a moment so the error
+/// answer is not destroyed by a reset.
+async fn finish(mut stream: Stream, refused: bool) {
+    let closing = async {
+        let _ = stream.close().await;
+    };
+    closing.or(sleep_until(Instant::now() + CLOSE_BUDGET)).await;
+    if refused {
+        drain(&mut stream, Instant::now() + LINGER).await;
+    }
+}
+
+/// Reads and discards input until end of stream, an error, [`LINGER_BYTES`], or `until`.
+async fn drain(stream: &mut Stream, until: Instant) {
+    let mut scratch = vec![0u8; 8192];
+    let mut total = 0;
+    let reading = async {
+        while total < LINGER_BYTES {
+            match stream.read(&mut scratch).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => total += n,
+            }
+        }
+    };
+    reading.or(sleep_until(until)).await;
+}
+
+/// The bytes of the over-capacity answer.
+fn busy_response() -> Vec<u8> {
+    let body = envelope::error_body(
+        ErrorKind::ServiceUnavailable,
+        "server busy: too many connections, retry later",
+    );
+    let mut out = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: {}\r\nRetry-After: 1\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        envelope::JSON_MIME,
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Answers a connection past the cap with a 503 and closes it, within [`REFUSE_BUDGET`].
+pub(crate) async fn refuse(tcp: Async<TcpStream>, tls: Option<&futures_rustls::TlsAcceptor>) {
+    let refusing = async {
+        let mut stream = match tls {
+            None => Stream::Plain(tcp),
+            Some(acceptor) => match Box::pin(acceptor.accept(tcp)).await {
+                Ok(tls) => Stream::Tls(Box::new(tls)),
+                Err(_) => return,
+            },
+        };
+        if stream.write_all(&busy_response()).await.is_ok() && stream.flush().await.is_ok() {
+            let _ = stream.close().await;
+            drain(&mut stream, Instant::now() + Duration::from_millis(200)).await;
+        }
+    };
+    refusing
+        .or(sleep_until(Instant::now() + REFUSE_BUDGET))
+        .await;
+}
