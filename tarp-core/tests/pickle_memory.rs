@@ -84,7 +84,7 @@ fn repeat(prefix: &[u8], unit: &[u8], n: usize, suffix: &[u8]) -> Vec<u8> {
 
 #[test]
 fn peak_memory_is_a_small_multiple_of_the_input() {
-    const N: usize = 1 << 20;
+    const N: usize = 1 << 19;
     let ten_k: Vec<u8> = {
         let mut b = vec![0x80, 2, b']', b'q', 0, b'(', b']', b'q', 1];
         for _ in 0..10 {

@@ -3,9 +3,11 @@
 //! Lists, tuples, sets and arrays are sequences (an n-D array as its elements in C order);
 //! dicts are maps and structs; ints are range-checked by serde's visitors; ints beyond 64 bits
 //! reach only `i128`/`u128`, string and [`Value`] targets. Sharing can make a small value stand
-//! for a huge tree, so every walk is charged against a budget: 1 M units, extended to four
-//! times the value's stored size ([`Value::footprint`]) when that is larger. A value that
-//! expands beyond it through shared references is refused rather than copied out.
+//! for a huge tree, so a walk is charged against a budget of `max(1 M, 4 x stored size)` units
+//! ([`Value::footprint`]); the value's expanded size is measured (in one pass over what it
+//! stores) before the first step, and a value that expands beyond the budget through shared
+//! references is refused then, rather than copied out. A [`Value`] or
+//! [`NdArray`](super::NdArray) target receives its part of the value whole, sharing intact.
 
 use std::cell::Cell;
 
@@ -28,31 +30,41 @@ pub const MAX_WALK_DEPTH: usize = 128;
 pub(crate) const BASE_BUDGET: usize = 1 << 20;
 
 /// Budget and depth shared by one walk.
-pub(crate) struct Walk {
-    left: Cell<usize>,
+pub(crate) struct Walk<'a> {
+    root: &'a Value,
+    /// Units left; measured on the first charge (a walk handing the whole value over, as a
+    /// `Value` target does, never pays for the measurement).
+    left: Cell<Option<usize>>,
     depth: Cell<usize>,
 }
 
-impl Walk {
-    /// Measures `root` first (linear in what it stores): a value whose expansion exceeds
-    /// `max(1 M, 4 x stored)` units is refused before any work.
-    pub(crate) fn new(root: &Value) -> Result<Walk, ValueError> {
-        let (stored, expanded) = root.sizes();
-        let limit = BASE_BUDGET.max(stored.saturating_mul(4));
-        if expanded > limit {
-            return Err(expansion_error(stored, expanded));
-        }
-        Ok(Walk {
-            left: Cell::new(limit),
+impl<'a> Walk<'a> {
+    pub(crate) fn new(root: &'a Value) -> Walk<'a> {
+        Walk {
+            root,
+            left: Cell::new(None),
             depth: Cell::new(0),
-        })
+        }
     }
 
-    /// Spends `units` of the budget.
+    /// Spends `units` of the budget. The first call measures the root (linear in what it
+    /// stores): a value whose expansion exceeds `max(1 M, 4 x stored)` units is refused then,
+    /// before any work.
     pub(crate) fn charge(&self, units: usize) -> Result<(), ValueError> {
-        match self.left.get().checked_sub(units) {
+        let left = match self.left.get() {
+            Some(left) => left,
+            None => {
+                let (stored, expanded) = self.root.sizes();
+                let limit = BASE_BUDGET.max(stored.saturating_mul(4));
+                if expanded > limit {
+                    return Err(expansion_error(stored, expanded));
+                }
+                limit
+            }
+        };
+        match left.checked_sub(units) {
             Some(left) => {
-                self.left.set(left);
+                self.left.set(Some(left));
                 Ok(())
             }
             None => Err(ValueError::new(
@@ -99,15 +111,14 @@ pub(crate) fn cost(v: &Value) -> usize {
 
 /// Deserializes `T` from a decoded value (see the module doc for the mapping).
 pub fn from_value<T: de::DeserializeOwned>(v: &Value) -> Result<T, ValueError> {
-    let walk = Walk::new(v)?;
-    walk.charge(cost(v))?;
+    let walk = Walk::new(v);
     T::deserialize(ValueDeserializer { v, walk: &walk })
 }
 
 /// The serde `Deserializer` for one value.
 pub(crate) struct ValueDeserializer<'a> {
     pub(crate) v: &'a Value,
-    pub(crate) walk: &'a Walk,
+    pub(crate) walk: &'a Walk<'a>,
 }
 
 impl<'a> ValueDeserializer<'a> {
@@ -371,7 +382,7 @@ impl<'a> Deserializer<'a> for ValueDeserializer<'a> {
 
 struct Seq<'a> {
     items: std::slice::Iter<'a, Value>,
-    walk: &'a Walk,
+    walk: &'a Walk<'a>,
     index: usize,
 }
 
@@ -401,7 +412,7 @@ impl<'a> SeqAccess<'a> for Seq<'a> {
 struct Map<'a> {
     entries: std::slice::Iter<'a, (Value, Value)>,
     value: Option<&'a (Value, Value)>,
-    walk: &'a Walk,
+    walk: &'a Walk<'a>,
 }
 
 fn key_path(k: &Value) -> String {
@@ -452,7 +463,7 @@ impl<'a> MapAccess<'a> for Map<'a> {
 struct Enum<'a> {
     variant: &'a Value,
     value: Option<&'a Value>,
-    walk: &'a Walk,
+    walk: &'a Walk<'a>,
 }
 
 impl<'a> EnumAccess<'a> for Enum<'a> {

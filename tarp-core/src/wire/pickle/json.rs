@@ -18,7 +18,7 @@ use super::{Value, ValueError};
 
 /// Converts a value to JSON (see the module doc for the mapping).
 pub fn to_json(v: &Value) -> Result<Json, ValueError> {
-    let walk = Walk::new(v)?;
+    let walk = Walk::new(v);
     walk.charge(cost(v))?;
     convert(v, &walk)
 }
@@ -69,7 +69,7 @@ fn array(a: &NdArray) -> Json {
     nest(a, a.shape(), &mut 0)
 }
 
-fn key_text(k: &Value, walk: &Walk) -> Result<String, ValueError> {
+fn key_text(k: &Value, walk: &Walk<'_>) -> Result<String, ValueError> {
     Ok(match k {
         Value::Str(s) => s.to_string(),
         Value::Bool(true) => "true".into(),
@@ -85,7 +85,7 @@ fn key_text(k: &Value, walk: &Walk) -> Result<String, ValueError> {
     })
 }
 
-fn convert(v: &Value, walk: &Walk) -> Result<Json, ValueError> {
+fn convert(v: &Value, walk: &Walk<'_>) -> Result<Json, ValueError> {
     Ok(match v {
         Value::None => Json::Null,
         Value::Bool(b) => Json::Bool(*b),

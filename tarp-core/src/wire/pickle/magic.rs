@@ -459,7 +459,7 @@ impl NdArray {
             )));
         }
         let n = shape_len(&shape).ok_or_else(|| ValueError::new("array too large"))?;
-        Walk::new(v)?.charge(n)?;
+        Walk::new(v).charge(n)?;
         let mut nums = Vec::with_capacity(n);
         // Depth-first over the nest, checking every level against the shape.
         let mut todo: Vec<(&Value, usize)> = vec![(v, 0)];
