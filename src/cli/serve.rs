@@ -16,46 +16,48 @@ trait Running {
     fn shutdown(self: Box<Self>) -> String;
 }
 
-struct Blocking(tarp_blocking::ServerHandle);
+/// Implements [`Running`] and a `start` function for one transport crate: both offer the same
+/// builder (`bind_to`, `port`, `tls`, `build`, `spawn`) and handle (`url`, `shutdown`).
+macro_rules! transport {
+    ($handle:ident, $start:ident, $krate:ident) => {
+        struct $handle($krate::ServerHandle);
 
-impl Running for Blocking {
-    fn url(&self) -> String {
-        self.0.url()
-    }
+        impl Running for $handle {
+            fn url(&self) -> String {
+                self.0.url()
+            }
 
-    fn shutdown(self: Box<Self>) -> String {
-        let r = self.0.shutdown();
-        format!(
-            "{} connection(s) cut, {} job(s) abandoned",
-            r.connections_cut + r.connections_stuck,
-            r.jobs_abandoned
-        )
-    }
+            fn shutdown(self: Box<Self>) -> String {
+                let r = self.0.shutdown();
+                format!(
+                    "{} connection(s) cut, {} job(s) abandoned",
+                    r.connections_cut + r.connections_stuck,
+                    r.jobs_abandoned
+                )
+            }
+        }
+
+        fn $start(service: Arc<Service>, a: &DemoArgs) -> Result<Box<dyn Running>, Failure> {
+            let mut builder = $krate::Server::builder(service)
+                .bind_to(&a.bind)
+                .port(a.port);
+            if let (Some(cert), Some(key)) = (&a.tls_cert, &a.tls_key) {
+                builder = builder.tls(cert, key);
+            }
+            let server = builder.build().map_err(|e| match e {
+                $krate::ServerError::Tls(e) => Failure::new(Exit::Usage, format!("TLS: {e}")),
+                other => Failure::new(Exit::Local, other.to_string()),
+            })?;
+            let handle = server
+                .spawn()
+                .map_err(|e| Failure::new(Exit::Local, format!("cannot start the server: {e}")))?;
+            Ok(Box::new($handle(handle)))
+        }
+    };
 }
 
-fn start_blocking(service: Arc<Service>, a: &DemoArgs) -> Result<Box<dyn Running>, Failure> {
-    let mut builder = tarp_blocking::Server::builder(service)
-        .bind_to(&a.bind)
-        .port(a.port);
-    if let (Some(cert), Some(key)) = (&a.tls_cert, &a.tls_key) {
-        builder = builder.tls(cert, key);
-    }
-    let server = builder.build().map_err(|e| match e {
-        tarp_blocking::ServerError::Tls(e) => Failure::new(Exit::Usage, format!("TLS: {e}")),
-        other => Failure::new(Exit::Local, other.to_string()),
-    })?;
-    let handle = server
-        .spawn()
-        .map_err(|e| Failure::new(Exit::Local, format!("cannot start the server: {e}")))?;
-    Ok(Box::new(Blocking(handle)))
-}
-
-fn start_smol(_service: Arc<Service>, _a: &DemoArgs) -> Result<Box<dyn Running>, Failure> {
-    Err(Failure::new(
-        Exit::Usage,
-        "the smol runtime is not available in this build yet: use --runtime blocking",
-    ))
-}
+transport!(Blocking, start_blocking, tarp_blocking);
+transport!(Smol, start_smol, tarp_smol);
 
 /// Runs `tarp demo`.
 pub(crate) fn demo(a: DemoArgs) -> CmdResult {
