@@ -43,8 +43,10 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// The server says the operation is underway (503 `OperationInProgress`); try again after
-    /// `retry_after` (the `Retry-After` header, 5 s when absent, as the Python client assumes).
+    /// The server says the operation is underway (503 `OperationInProgress`, or a 503 of
+    /// type `generic` with `Retry-After`, as the Python server answers for RPC and POST
+    /// handlers); try again after `retry_after` (the `Retry-After` header, 5 s when absent,
+    /// as the Python client assumes).
     #[error("operation in progress: {message} (retry after {} s)", retry_after.as_secs_f64())]
     OperationInProgress {
         /// The server's message.
@@ -712,8 +714,12 @@ impl Inner {
                 .unwrap_or("generic")
                 .to_owned();
             let message = message_of(&Some(env), "Unknown error");
+            // The Python server loses the type of an RPC or POST handler's "operation in
+            // progress" (PROTOCOL.md 2, upstream quirk) but keeps its 503 and Retry-After.
+            let in_progress = kind == "OperationInProgress"
+                || (kind == "generic" && reply.status == 503 && reply.retry_after.is_some());
             return Err(match kind.as_str() {
-                "OperationInProgress" => ClientError::OperationInProgress {
+                _ if in_progress => ClientError::OperationInProgress {
                     message,
                     retry_after: parse_retry_after(reply.retry_after.as_deref()),
                 },
