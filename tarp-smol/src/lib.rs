@@ -7,14 +7,22 @@
 //!
 //! - [`Server`]: runs a [`tarp_core::service::Service`], one small task per connection,
 //!   blocking handlers off the executor, `async` handlers on it. See the [`server`] module.
+//! - [`Client`]: calls a TARP server (ours or the Python one) on the core's client machine
+//!   over `async-net`: discovery, sync and async RPC with typed arguments and results, web
+//!   GET/POST, typed errors, TLS with a custom CA, timeouts. See the [`client`] module.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod client;
 mod conn;
 pub mod server;
 mod stream;
 pub mod tls;
 
+pub use client::{
+    Args, Client, ClientBuilder, ClientError, Endpoint, EndpointKind, IntoArgs, JobHandle,
+    JobStatus, Kwargs, Probe, RpcCall, WebBody, WebCall, WebData,
+};
 pub use server::{
     OverCapacity, Server, ServerBuilder, ServerError, ServerHandle, ServerStats, ShutdownReport,
     ShutdownTrigger,

@@ -534,8 +534,14 @@ pub(crate) struct Reply {
 /// A 200 answer: an envelope's `(mimetype, result)` or a raw payload.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Checked {
-    Envelope { mimetype: Option<String>, result: Json },
-    Raw { mime: String, bytes: Vec<u8> },
+    Envelope {
+        mimetype: Option<String>,
+        result: Json,
+    },
+    Raw {
+        mime: String,
+        bytes: Vec<u8>,
+    },
 }
 
 /// PROTOCOL.md section 7's error branching, then `(mimetype, result)` or a raw payload.
@@ -883,7 +889,12 @@ mod tests {
             Err(ClientError::InvalidServerState { .. })
         ));
         assert!(matches!(
-            check(reply(400, j, None, &err("generic", "RPC args should be a tuple"))),
+            check(reply(
+                400,
+                j,
+                None,
+                &err("generic", "RPC args should be a tuple")
+            )),
             Err(ClientError::BadArgument { .. })
         ));
         assert!(matches!(

@@ -1,0 +1,898 @@
+//! The async TARP client, on the core's [`ClientConn`] over `async-net` sockets.
+//!
+//! It speaks as the Python TARP client does (PROTOCOL.md section 7), so it drives both our
+//! servers and the Python one, and has the shape of `tarp-blocking`'s client with `async`
+//! methods:
+//!
+//! ```no_run
+//! use tarp_smol::{kwargs, Client};
+//!
+//! # smol::block_on(async {
+//! let client = Client::connect("http://127.0.0.1:8080").await?;
+//! for endpoint in client.endpoints() {
+//!     println!("{:?} {}: {}", endpoint.kind, endpoint.name, endpoint.description);
+//! }
+//! let sum: i64 = client.call("my_function", (1, 2)).await?;
+//! let xs: Vec<f64> = client
+//!     .call_with("rpcExample", (15,), kwargs! {"lower" => 0, "upper" => 100})
+//!     .await?;
+//! let same: Vec<f64> = client.rpc("rpcExample").arg(15).kwarg("upper", 100).call().await?;
+//! let handle = client.start("my_long_function", (1, 2)).await?;
+//! let three: i64 = handle.wait().await?;
+//! let (mimetype, data) = client.get("get_data").query("n", 3).send().await?;
+//! # Ok::<(), tarp_smol::ClientError>(())
+//! # });
+//! ```
+//!
+//! Connections are kept alive and reused (up to [`MAX_IDLE_CONNECTIONS`] idle ones); a
+//! request sent on a kept connection that the server had closed meanwhile is sent again on a
+//! new one, once. Every method's future is `Send`, so it runs on any executor; waits use
+//! `async-io` timers.
+//!
+//! Every failure is a [`ClientError`] a caller can match on: the server's retryable states
+//! (`OperationInProgress` with its `Retry-After`, `InvalidServerState`), a remote failure with
+//! its type and message, an unknown endpoint, a bad argument, or a transport, TLS, timeout or
+//! protocol failure.
+
+mod call;
+
+use std::io;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use async_net::TcpStream;
+use futures_rustls::TlsConnector;
+use rustls::pki_types::ServerName;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value as Json;
+use smol::future::FutureExt as _;
+use smol::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use smol::Timer;
+use tarp_core::http::{
+    ClientConn, ClientError as HttpClientError, ClientNext, ClientResponse, Limits, Request,
+    Version,
+};
+use tarp_core::wire::discovery::Discovery;
+use tarp_core::wire::pickle::Value;
+
+pub use call::{
+    Args, BoxError, ClientError, Endpoint, EndpointKind, IntoArgs, JobStatus, Kwargs, Probe,
+    Result, WebBody, WebData,
+};
+use call::{BaseUrl, Checked, Reply};
+
+/// Default connect timeout (TCP and TLS): 10 s.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default timeout of one HTTP exchange (a sync RPC included): 300 s. Longer work belongs in
+/// async endpoints; set `None` to wait forever as the Python client does.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default cap on a response body: 1 GiB (numpy arrays can be large).
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 1 << 30;
+/// Idle keep-alive connections a client keeps for reuse; more are closed.
+pub const MAX_IDLE_CONNECTIONS: usize = 32;
+
+/// Configures a [`Client`] before connecting.
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    url: String,
+    ca_file: Option<PathBuf>,
+    connect_timeout: Option<Duration>,
+    call_timeout: Option<Duration>,
+    max_response_bytes: u64,
+}
+
+impl ClientBuilder {
+    /// Trusts this PEM file (a CA or the server's self-signed certificate), as the Python
+    /// client's `server_key`. Without it, `https://` uses the system's CA bundle.
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
+    }
+
+    /// Timeout for establishing a connection (TCP and TLS); `None` waits as long as the OS.
+    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Timeout for one whole HTTP exchange; `None` waits forever.
+    pub fn call_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// Largest response body accepted (larger ones are a [`ClientError::Protocol`]).
+    pub fn max_response_bytes(mut self, bytes: u64) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// Connects: reads the discovery document (`GET /`).
+    pub async fn connect(self) -> Result<Client> {
+        let base = BaseUrl::parse(&self.url)?;
+        let tls = if base.https || self.ca_file.is_some() {
+            let config = crate::tls::client_config(self.ca_file.as_deref()).map_err(|e| {
+                ClientError::Tls {
+                    source: Box::new(e),
+                }
+            })?;
+            let name =
+                ServerName::try_from(base.host.clone()).map_err(|e| ClientError::BadArgument {
+                    message: format!("URL host {:?}: {e}", base.host),
+                })?;
+            Some((TlsConnector::from(config), name))
+        } else {
+            None
+        };
+        let limits = Limits {
+            max_body: self.max_response_bytes,
+            ..Limits::default()
+        };
+        let inner = Inner {
+            tls: tls.filter(|_| base.https),
+            base,
+            connect_timeout: self.connect_timeout,
+            call_timeout: self.call_timeout,
+            limits,
+            idle: Mutex::new(Vec::new()),
+        };
+        let mut client = Client {
+            inner: Arc::new(inner),
+            discovery: Arc::new(Discovery::default()),
+            endpoints: Arc::new(Vec::new()),
+        };
+        client.reload().await?;
+        Ok(client)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transport
+
+/// A client connection's byte stream.
+enum ClientStream {
+    Plain(TcpStream),
+    Tls(Box<futures_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for ClientStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ClientStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_close(cx),
+            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_close(cx),
+        }
+    }
+}
+
+/// One kept-alive connection: the socket and the core's client machine.
+struct Connection {
+    stream: ClientStream,
+    http: ClientConn,
+}
+
+/// Why one exchange on one connection failed.
+enum Failure {
+    /// The connection was already closed by the server when the request went out (nothing
+    /// of a response arrived): safe to send again on a new connection.
+    Stale(ClientError),
+    /// Anything else.
+    Fatal(ClientError),
+}
+
+fn transport(e: io::Error) -> ClientError {
+    let tls = e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>());
+    if tls {
+        ClientError::Tls {
+            source: Box::new(e),
+        }
+    } else {
+        ClientError::Transport {
+            source: Box::new(e),
+        }
+    }
+}
+
+/// Whether an I/O error on a reused connection means the server had closed it.
+fn is_stale(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof
+    )
+}
+
+impl Connection {
+    /// Sends `request` and reads its response.
+    async fn roundtrip(&mut self, request: Request) -> Result<ClientResponse, Failure> {
+        self.http.send_request(request).map_err(|e| {
+            Failure::Fatal(ClientError::BadArgument {
+                message: e.to_string(),
+            })
+        })?;
+        let mut received = false;
+        let io_failure = |e: io::Error, received: bool| {
+            if !received && is_stale(&e) {
+                Failure::Stale(transport(e))
+            } else {
+                Failure::Fatal(transport(e))
+            }
+        };
+        loop {
+            match self.http.poll() {
+                Ok(ClientNext::Response(response)) => return Ok(response),
+                Ok(ClientNext::Write) => match self.stream.write(self.http.transmit()).await {
+                    Ok(0) => return Err(io_failure(io::ErrorKind::WriteZero.into(), received)),
+                    Ok(n) => self.http.advance(n),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(io_failure(e, received)),
+                },
+                Ok(ClientNext::Read) => {
+                    self.stream
+                        .flush()
+                        .await
+                        .map_err(|e| io_failure(e, received))?;
+                    let buf = self.http.recv_buf();
+                    match self.stream.read(buf).await {
+                        Ok(0) => self.http.feed_eof(),
+                        Ok(n) => {
+                            received = true;
+                            self.http.recv_done(n);
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(io_failure(e, received)),
+                    }
+                }
+                Ok(ClientNext::Idle) => {
+                    return Err(Failure::Fatal(ClientError::Protocol(
+                        "the connection has no request outstanding".into(),
+                    )))
+                }
+                Ok(ClientNext::Closed) | Err(HttpClientError::Closed) if !received => {
+                    return Err(Failure::Stale(ClientError::Transport {
+                        source: "the server closed the connection before answering".into(),
+                    }))
+                }
+                Ok(ClientNext::Closed) => {
+                    return Err(Failure::Fatal(ClientError::Transport {
+                        source: "the server closed the connection before answering".into(),
+                    }))
+                }
+                Err(e) => return Err(Failure::Fatal(ClientError::Protocol(e.to_string()))),
+            }
+        }
+    }
+}
+
+struct Inner {
+    base: BaseUrl,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+    connect_timeout: Option<Duration>,
+    call_timeout: Option<Duration>,
+    limits: Limits,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Inner {
+    fn take_idle(&self) -> Option<Connection> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()
+    }
+
+    fn put_idle(&self, conn: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE_CONNECTIONS {
+            idle.push(conn);
+        }
+    }
+
+    /// A new connection (TCP, then TLS for `https://`), within the connect timeout.
+    async fn connect(&self) -> Result<Connection> {
+        let connecting = async {
+            let tcp = TcpStream::connect((self.base.host.as_str(), self.base.port))
+                .await
+                .map_err(transport)?;
+            let _ = tcp.set_nodelay(true);
+            let stream = match &self.tls {
+                None => ClientStream::Plain(tcp),
+                Some((connector, name)) => {
+                    let tls = Box::pin(connector.connect(name.clone(), tcp))
+                        .await
+                        .map_err(|e| ClientError::Tls {
+                            source: Box::new(e),
+                        })?;
+                    ClientStream::Tls(Box::new(tls))
+                }
+            };
+            Ok(Connection {
+                stream,
+                http: ClientConn::new(self.limits.clone()),
+            })
+        };
+        match self.connect_timeout {
+            None => connecting.await,
+            Some(limit) => {
+                let expired = async {
+                    Timer::after(limit).await;
+                    Err(ClientError::Timeout {
+                        source: format!("connect timeout of {limit:?} to {}", self.base.display)
+                            .into(),
+                    })
+                };
+                connecting.or(expired).await
+            }
+        }
+    }
+
+    fn request(&self, method: &str, target: &str, body: Option<&(String, Vec<u8>)>) -> Request {
+        let mut headers = vec![
+            (
+                "Host".to_owned(),
+                self.base.host_header.clone().into_bytes(),
+            ),
+            (
+                "User-Agent".to_owned(),
+                concat!("tarp-smol/", env!("CARGO_PKG_VERSION"))
+                    .as_bytes()
+                    .to_vec(),
+            ),
+            ("Accept".to_owned(), b"*/*".to_vec()),
+        ];
+        if let Some(auth) = &self.base.authorization {
+            headers.push(("Authorization".to_owned(), auth.clone().into_bytes()));
+        }
+        let body = match body {
+            Some((content_type, bytes)) => {
+                headers.push(("Content-Type".to_owned(), content_type.clone().into_bytes()));
+                bytes.clone()
+            }
+            None => Vec::new(),
+        };
+        Request::new(
+            method,
+            &self.base.target(target),
+            Version::Http11,
+            headers,
+            body,
+        )
+    }
+
+    /// One HTTP exchange, on a kept connection or a new one, within the call timeout.
+    async fn exchange(
+        &self,
+        method: &str,
+        target: &str,
+        body: Option<(String, Vec<u8>)>,
+    ) -> Result<Reply> {
+        let exchanging = async {
+            loop {
+                let (mut conn, reused) = match self.take_idle() {
+                    Some(conn) => (conn, true),
+                    None => (self.connect().await?, false),
+                };
+                match conn
+                    .roundtrip(self.request(method, target, body.as_ref()))
+                    .await
+                {
+                    Ok(response) => {
+                        if conn.http.is_reusable() {
+                            self.put_idle(conn);
+                        }
+                        return Ok(reply_of(response));
+                    }
+                    // The server closed the kept connection meanwhile: try a fresh one.
+                    Err(Failure::Stale(_)) if reused => continue,
+                    Err(Failure::Stale(e)) | Err(Failure::Fatal(e)) => return Err(e),
+                }
+            }
+        };
+        match self.call_timeout {
+            None => exchanging.await,
+            Some(limit) => {
+                let expired = async {
+                    Timer::after(limit).await;
+                    Err(ClientError::Timeout {
+                        source: format!("call timeout of {limit:?}: {method} /{target}").into(),
+                    })
+                };
+                exchanging.or(expired).await
+            }
+        }
+    }
+
+    async fn get_json(&self, target: &str) -> Result<Json> {
+        let reply = self.exchange("GET", target, None).await?;
+        call::expect_json(call::check(reply)?)
+    }
+
+    async fn rpc(&self, name: &str, args: Vec<Value>, kwargs: Kwargs) -> Result<Json> {
+        let body = call::rpc_body(args, kwargs)?;
+        let reply = self
+            .exchange(
+                "POST",
+                &call::encode_path(name),
+                Some(("application/json".to_owned(), body)),
+            )
+            .await?;
+        call::expect_json(call::check(reply)?)
+    }
+}
+
+fn reply_of(response: ClientResponse) -> Reply {
+    let header = |name: &str| {
+        response
+            .header(name)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    Reply {
+        status: response.status,
+        content_type: header("content-type"),
+        retry_after: header("retry-after"),
+        body: response.body,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The client
+
+/// A connection to one TARP server. Cheap to clone (clones share the kept connections).
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+    discovery: Arc<Discovery>,
+    endpoints: Arc<Vec<Endpoint>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.inner.base.display)
+            .field("endpoints", &self.endpoints.len())
+            .finish()
+    }
+}
+
+impl Client {
+    /// Connects with the defaults: reads the discovery document of `url`
+    /// (`http://host:port`, `https://...`, optionally `http://user:password@host:port`).
+    pub async fn connect(url: &str) -> Result<Client> {
+        Client::builder(url).connect().await
+    }
+
+    /// A builder, to set a CA file, timeouts or the response cap before connecting.
+    pub fn builder(url: &str) -> ClientBuilder {
+        ClientBuilder {
+            url: url.to_owned(),
+            ca_file: None,
+            connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
+            call_timeout: Some(DEFAULT_CALL_TIMEOUT),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+        }
+    }
+
+    /// The server's base URL (without credentials).
+    pub fn base_url(&self) -> &str {
+        &self.inner.base.display
+    }
+
+    /// Reads the discovery document again (the server's endpoints may have changed).
+    pub async fn reload(&mut self) -> Result<()> {
+        let doc = self.discovery_document().await?;
+        let discovery =
+            Discovery::from_json(&doc).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        self.endpoints = Arc::new(call::endpoints_of(&discovery));
+        self.discovery = Arc::new(discovery);
+        Ok(())
+    }
+
+    /// The discovery document read at connect, as the core's typed [`Discovery`].
+    pub fn discovery(&self) -> &Discovery {
+        &self.discovery
+    }
+
+    /// The raw discovery document (`GET /`'s result), as JSON.
+    pub async fn discovery_document(&self) -> Result<Json> {
+        self.inner.get_json("").await
+    }
+
+    /// The endpoints read at connect (or at the last [`reload`](Client::reload)).
+    pub fn endpoints(&self) -> &[Endpoint] {
+        &self.endpoints
+    }
+
+    /// The endpoint with this name; a `_` in `name` also matches a `/` in the endpoint's name,
+    /// as the Python client names its methods.
+    pub fn endpoint(&self, name: &str) -> Option<&Endpoint> {
+        self.endpoints.iter().find(|e| e.name == name).or_else(|| {
+            self.endpoints
+                .iter()
+                .find(|e| e.name.replace('/', "_") == name)
+        })
+    }
+
+    fn path_name<'a>(&'a self, name: &'a str) -> &'a str {
+        self.endpoint(name).map(|e| e.name.as_str()).unwrap_or(name)
+    }
+
+    /// Calls an RPC with positional arguments and returns its result as `T`
+    /// (e.g. `client.call::<i64>("add", (1, 2))`). An async endpoint is started and waited
+    /// for (use [`start`](Client::start) for the handle).
+    pub async fn call<T: DeserializeOwned>(&self, name: &str, args: impl IntoArgs) -> Result<T> {
+        self.call_with(name, args, Kwargs::new()).await
+    }
+
+    /// Calls an RPC with positional and keyword arguments, returning its result as `T`.
+    pub async fn call_with<T: DeserializeOwned>(
+        &self,
+        name: &str,
+        args: impl IntoArgs,
+        kwargs: Kwargs,
+    ) -> Result<T> {
+        call::typed(&self.call_value(name, args, kwargs).await?)
+    }
+
+    /// Calls an RPC and returns the result as a pickle [`Value`] (no conversion).
+    pub async fn call_value(
+        &self,
+        name: &str,
+        args: impl IntoArgs,
+        kwargs: Kwargs,
+    ) -> Result<Value> {
+        let args = args.into_args()?;
+        if self
+            .endpoint(name)
+            .is_some_and(|e| e.kind == EndpointKind::AsyncRpc)
+        {
+            return self
+                .start_with(name, args, kwargs)
+                .await?
+                .wait_value()
+                .await;
+        }
+        let result = self.inner.rpc(self.path_name(name), args, kwargs).await?;
+        call::payload_value(&result)
+    }
+
+    /// Starts an async RPC with positional arguments and returns its job handle.
+    pub async fn start(&self, name: &str, args: impl IntoArgs) -> Result<JobHandle> {
+        self.start_with(name, args, Kwargs::new()).await
+    }
+
+    /// Starts an async RPC with positional and keyword arguments and returns its job handle.
+    pub async fn start_with(
+        &self,
+        name: &str,
+        args: impl IntoArgs,
+        kwargs: Kwargs,
+    ) -> Result<JobHandle> {
+        let args = args.into_args()?;
+        let result = self.inner.rpc(self.path_name(name), args, kwargs).await?;
+        let (id, suggested_wait) = call::job_started(&result)?;
+        Ok(JobHandle {
+            client: self.clone(),
+            id,
+            suggested_wait,
+        })
+    }
+
+    /// A call built step by step: `client.rpc("f").arg(1).kwarg("k", 2).call::<T>().await`.
+    pub fn rpc<'a>(&'a self, name: &'a str) -> RpcCall<'a> {
+        RpcCall {
+            client: self,
+            name,
+            args: Args::new(),
+            kwargs: Kwargs::new(),
+        }
+    }
+
+    /// A handle on an async job started earlier (by this or another client).
+    pub fn job(&self, id: impl Into<String>) -> JobHandle {
+        JobHandle {
+            client: self.clone(),
+            id: id.into(),
+            suggested_wait: Duration::from_secs(5),
+        }
+    }
+
+    /// A web-like `GET /<name>` request; add query parameters, then [`WebCall::send`].
+    pub fn get<'a>(&'a self, name: &'a str) -> WebCall<'a> {
+        WebCall {
+            client: self,
+            method: "GET",
+            name,
+            query: Vec::new(),
+            body: None,
+        }
+    }
+
+    /// A web-like `POST /<name>` request; add query parameters and a body, then send.
+    pub fn post<'a>(&'a self, name: &'a str) -> WebCall<'a> {
+        WebCall {
+            client: self,
+            method: "POST",
+            name,
+            query: Vec::new(),
+            body: None,
+        }
+    }
+}
+
+/// An RPC call under construction (see [`Client::rpc`]).
+#[derive(Debug)]
+#[must_use = "a call does nothing until call(), call_value() or start() is awaited"]
+pub struct RpcCall<'a> {
+    client: &'a Client,
+    name: &'a str,
+    args: Args,
+    kwargs: Kwargs,
+}
+
+impl RpcCall<'_> {
+    /// Appends a positional argument (any serde value).
+    pub fn arg<T: Serialize>(mut self, value: T) -> Self {
+        self.args.push(value);
+        self
+    }
+
+    /// Appends a positional argument given as a pickle value.
+    pub fn arg_value(mut self, value: Value) -> Self {
+        self.args.push_value(value);
+        self
+    }
+
+    /// Adds a keyword argument (any serde value).
+    pub fn kwarg<T: Serialize>(mut self, name: &str, value: T) -> Self {
+        self.kwargs.insert(name, value);
+        self
+    }
+
+    /// Adds a keyword argument given as a pickle value.
+    pub fn kwarg_value(mut self, name: &str, value: Value) -> Self {
+        self.kwargs.insert_value(name, value);
+        self
+    }
+
+    /// Makes the call and converts the result to `T` (async endpoints are waited for).
+    pub async fn call<T: DeserializeOwned>(self) -> Result<T> {
+        call::typed(&self.call_value().await?)
+    }
+
+    /// Makes the call and returns the result as a pickle value.
+    pub async fn call_value(self) -> Result<Value> {
+        self.client
+            .call_value(self.name, self.args, self.kwargs)
+            .await
+    }
+
+    /// Starts the call on an async endpoint and returns its job handle.
+    pub async fn start(self) -> Result<JobHandle> {
+        self.client
+            .start_with(self.name, self.args, self.kwargs)
+            .await
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Async jobs
+
+/// A handle on an async job, as the Python client's `asyncResult`.
+#[derive(Debug, Clone)]
+pub struct JobHandle {
+    client: Client,
+    id: String,
+    suggested_wait: Duration,
+}
+
+impl JobHandle {
+    /// The job's ID (a UUID string).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The wait the server suggested when the job started.
+    pub fn suggested_wait(&self) -> Duration {
+        self.suggested_wait
+    }
+
+    fn query(&self, what: &str) -> String {
+        let mut q = format!("{what}?UUID=");
+        call::encode_component(&self.id, &mut q);
+        q
+    }
+
+    /// Probes the job once.
+    pub async fn probe(&self) -> Result<Probe> {
+        let result = self
+            .client
+            .inner
+            .get_json(&self.query("asyncProbe"))
+            .await?;
+        Probe::from_json(&result, self.suggested_wait)
+    }
+
+    /// The job's state (one probe).
+    pub async fn status(&self) -> Result<JobStatus> {
+        Ok(self.probe().await?.status)
+    }
+
+    /// Asks for the result once: `Ok(None)` while the job runs (the server's 503), the result
+    /// when done (the server then forgets the job).
+    pub async fn try_get_value(&self) -> Result<Option<Value>> {
+        match self.get_once().await? {
+            Ok(value) => Ok(Some(value)),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// One `asyncGet`: the result, or `Err(retry_after)` while the job runs.
+    async fn get_once(&self) -> Result<Result<Value, Duration>> {
+        let reply = self
+            .client
+            .inner
+            .exchange("GET", &self.query("asyncGet"), None)
+            .await?;
+        match call::check(reply) {
+            Ok(checked) => call::payload_value(&call::expect_json(checked)?).map(Ok),
+            Err(ClientError::OperationInProgress { retry_after, .. }) => Ok(Err(retry_after)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Waits for the result as the Python client's `wait()`: asks for it, sleeping the
+    /// server's `Retry-After` after each "still running" answer.
+    pub async fn wait<T: DeserializeOwned>(&self) -> Result<T> {
+        call::typed(&self.wait_value().await?)
+    }
+
+    /// Like [`wait`](JobHandle::wait), returning the pickle value.
+    pub async fn wait_value(&self) -> Result<Value> {
+        self.wait_value_until(None).await
+    }
+
+    /// Like [`wait`](JobHandle::wait) but gives up with [`ClientError::Timeout`] after
+    /// `timeout` (never sleeping past it).
+    pub async fn wait_timeout<T: DeserializeOwned>(&self, timeout: Duration) -> Result<T> {
+        call::typed(
+            &self
+                .wait_value_until(Some(Instant::now() + timeout))
+                .await?,
+        )
+    }
+
+    async fn wait_value_until(&self, deadline: Option<Instant>) -> Result<Value> {
+        loop {
+            let mut pause = match self.get_once().await? {
+                Ok(value) => return Ok(value),
+                Err(retry_after) => retry_after,
+            };
+            if let Some(deadline) = deadline {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(ClientError::Timeout {
+                        source: format!("job {} still running", self.id).into(),
+                    });
+                }
+                pause = pause.min(left);
+            }
+            Timer::after(pause).await;
+        }
+    }
+
+    /// One cycle of the Python client's `waitCycle()`: probes once; while the job runs, sleeps
+    /// the suggested wait and returns `Ok(None)`; when done returns the result; when failed
+    /// returns [`ClientError::JobFailed`].
+    pub async fn wait_cycle<T: DeserializeOwned>(&self) -> Result<Option<T>> {
+        match self.wait_cycle_value().await? {
+            Some(v) => call::typed(&v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Like [`wait_cycle`](JobHandle::wait_cycle), returning the pickle value.
+    pub async fn wait_cycle_value(&self) -> Result<Option<Value>> {
+        let probe = self.probe().await?;
+        match probe.status {
+            JobStatus::InProgress => {
+                Timer::after(probe.suggested_wait).await;
+                Ok(None)
+            }
+            JobStatus::Completed => self.wait_value().await.map(Some),
+            JobStatus::Failed => Err(ClientError::JobFailed {
+                message: probe.error.unwrap_or_else(|| "Unknown error".into()),
+            }),
+            JobStatus::Other(s) => Err(ClientError::Protocol(format!("unknown job status {s:?}"))),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Web-like endpoints
+
+/// A web-like request under construction (see [`Client::get`] and [`Client::post`]).
+#[derive(Debug)]
+#[must_use = "a request does nothing until send() is awaited"]
+pub struct WebCall<'a> {
+    client: &'a Client,
+    method: &'static str,
+    name: &'a str,
+    query: Vec<(String, String)>,
+    body: Option<WebBody>,
+}
+
+impl WebCall<'_> {
+    /// Adds a query parameter (any `Display` value; repeat a key for a list).
+    pub fn query(mut self, key: &str, value: impl std::fmt::Display) -> Self {
+        self.query.push((key.to_owned(), value.to_string()));
+        self
+    }
+
+    /// Sends a JSON body (`application/json`).
+    pub fn json<T: Serialize>(mut self, value: &T) -> Result<Self> {
+        let json = serde_json::to_value(value).map_err(|e| ClientError::BadArgument {
+            message: format!("body: {e}"),
+        })?;
+        self.body = Some(WebBody::Json(json));
+        Ok(self)
+    }
+
+    /// Sends bytes (`application/octet-stream`).
+    pub fn bytes(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.body = Some(WebBody::Bytes(bytes.into()));
+        self
+    }
+
+    /// Sends the given body.
+    pub fn body(mut self, body: WebBody) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    /// Sends the request; returns the mimetype (the envelope's, or the raw payload's
+    /// `Content-Type`) and the data.
+    pub async fn send(self) -> Result<(Option<String>, WebData)> {
+        let target = call::web_target(self.client.path_name(self.name), &self.query);
+        let body = self.body.map(WebBody::encode).transpose()?;
+        let reply = self
+            .client
+            .inner
+            .exchange(self.method, &target, body)
+            .await?;
+        let checked: Checked = call::check(reply)?;
+        Ok(call::web_result(checked))
+    }
+}
