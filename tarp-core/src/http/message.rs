@@ -164,9 +164,11 @@ impl Request {
     /// The first header with this name (ASCII case-insensitive), value without surrounding
     /// whitespace.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        let name = name.as_bytes();
+        self.headers
+            .iter()
+            .find(|&&(n, _)| self.bytes(n).eq_ignore_ascii_case(name))
+            .map(|&(_, v)| self.bytes(v))
     }
 
     /// All headers in order, names as sent.

@@ -34,6 +34,21 @@ impl HeadScanner {
     pub(crate) fn scan(&mut self, buf: &[u8], limit: usize) -> Result<Option<usize>, HttpError> {
         let stop = buf.len().min(limit);
         while self.pos < stop {
+            // Fast path inside a line: eight bytes at a time while none is a control byte
+            // (CR, LF, NUL and the rest are all below 0x20).
+            if self.line_len > 0 && !self.after_cr {
+                if let Some(word) = buf
+                    .get(self.pos..self.pos + 8)
+                    .filter(|_| self.pos + 8 <= stop)
+                {
+                    let word = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+                    if !has_control(word) {
+                        self.pos += 8;
+                        self.line_len += 8;
+                        continue;
+                    }
+                }
+            }
             let b = buf[self.pos];
             self.pos += 1;
             if self.after_cr {
@@ -78,6 +93,14 @@ impl HeadScanner {
     pub(crate) fn at_start(&self) -> bool {
         self.pos == 0
     }
+}
+
+/// Whether any byte of `word` is below 0x20 (exact when none is: the classic "has less
+/// than" bit trick, whose only false positives sit above a true one).
+fn has_control(word: u64) -> bool {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    word.wrapping_sub(ONES * 0x20) & !word & HIGH != 0
 }
 
 /// Number of leading empty lines (`\r\n`) to skip before a head (RFC 9112 section 2.2: a
@@ -150,6 +173,38 @@ mod tests {
         assert_eq!(
             scan_all(&big, 64),
             Err(HttpError::HeadTooLarge { limit: 64 })
+        );
+    }
+
+    #[test]
+    fn control_detection() {
+        assert!(!has_control(u64::from_le_bytes(*b"abcdefgh")));
+        assert!(!has_control(u64::from_le_bytes(*b"\xff \x7f~!abc")));
+        for i in 0..8 {
+            for c in [0u8, b'\r', b'\n', b'\t', 0x1f] {
+                let mut w = *b"abcdefgh";
+                w[i] = c;
+                assert!(has_control(u64::from_le_bytes(w)), "{w:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn long_lines_take_the_fast_path_and_still_stop_at_bad_bytes() {
+        let mut head = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        head.extend(std::iter::repeat(b'a').take(100));
+        head.extend_from_slice(b"\0");
+        head.extend(std::iter::repeat(b'a').take(100));
+        head.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(
+            scan_all(&head, 1000),
+            Err(HttpError::Malformed("NUL byte in the head"))
+        );
+        let ok = String::from_utf8(head.clone()).unwrap().replace('\0', "b");
+        assert_eq!(scan_all(ok.as_bytes(), 1000), Ok(Some(ok.len())));
+        assert_eq!(
+            scan_all(ok.as_bytes(), 100),
+            Err(HttpError::HeadTooLarge { limit: 100 })
         );
     }
 
