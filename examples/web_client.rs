@@ -19,7 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (_, range) = client
         .get("set_params")
         .query("lower", 0)
-        .query("upper", 3.14159)
+        .query("upper", std::f64::consts::PI)
         .send()?;
     println!("range: {range:?}");
 

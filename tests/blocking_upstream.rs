@@ -216,6 +216,7 @@ fn async_jobs_on_the_python_server() {
 }
 
 #[test]
+#[allow(clippy::approx_constant)] // the README's 3.14159
 fn web_endpoints_of_the_python_server() {
     let (_server, client) = upstream();
     let (mime, data) = client

@@ -296,8 +296,8 @@ pub fn hostile_pickles_are_400_and_never_executed<T: Transport>() {
     huge.extend_from_slice(&(1u64 << 62).to_le_bytes());
     huge.push(b'.');
     let mut deep = b"\x80\x02".to_vec(); // 100,000 nested tuples
-    deep.extend(std::iter::repeat_n(b'(', 100_000));
-    deep.extend(std::iter::repeat_n(b't', 100_000));
+    deep.extend(vec![b'('; 100_000]);
+    deep.extend(vec![b't'; 100_000]);
     deep.push(b'.');
     let kwargs = pickle::encode(&empty_dict());
     for (name, args) in [
