@@ -5,11 +5,12 @@
 //!    values are ranges into it),
 //! 2. the index of its header fields (one `Vec` of ranges, exactly the field count),
 //! 3. the body (exactly `Content-Length` bytes when it arrived with the head).
+//!
 //! httparse's header slots live on the stack, and the connection's read and write buffers
 //! are reused from one request to the next. Writing the response allocates nothing.
 //!
-//! This is the only file of the crate with `unsafe`: the `GlobalAlloc` impl that counts
-//! and delegates to the system allocator (a trait that can only be implemented unsafely).
+//! The `unsafe` here (and in `benches/http.rs`) is only the `GlobalAlloc` impl that counts
+//! and delegates to the system allocator: a trait that can only be implemented unsafely.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

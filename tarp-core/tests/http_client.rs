@@ -118,9 +118,12 @@ fn connection_close_ends_reuse() {
     assert_eq!((r.len(), err, reusable), (1, None, false));
 }
 
+/// An input and a test of the error it must give.
+type ErrorCase = (&'static [u8], fn(&ClientError) -> bool);
+
 #[test]
 fn protocol_errors() {
-    let cases: [(&[u8], fn(&ClientError) -> bool); 8] = [
+    let cases: [ErrorCase; 8] = [
         (b"HTTP/1.1 200 OK\nContent-Length: 0\n\n", |e| {
             matches!(e, ClientError::Invalid(HttpError::Malformed(_)))
         }),
