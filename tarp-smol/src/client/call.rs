@@ -557,10 +557,17 @@ pub(crate) fn check(reply: Reply) -> Result<Checked> {
     if reply.status != 200 {
         return Err(match envelope {
             Some(Envelope::Error { kind, message }) => match kind.as_str() {
-                "OperationInProgress" => ClientError::OperationInProgress {
-                    message,
-                    retry_after: parse_retry_after(reply.retry_after.as_deref()),
-                },
+                // The Python server loses the type of an RPC or POST handler's "operation in
+                // progress" (PROTOCOL.md 2, upstream quirk) but keeps its 503 and Retry-After.
+                "OperationInProgress" | "generic"
+                    if kind == "OperationInProgress"
+                        || (reply.status == 503 && reply.retry_after.is_some()) =>
+                {
+                    ClientError::OperationInProgress {
+                        message,
+                        retry_after: parse_retry_after(reply.retry_after.as_deref()),
+                    }
+                }
                 "InvalidServerState" => ClientError::InvalidServerState { message },
                 _ if reply.status == 400 => ClientError::BadArgument { message },
                 _ => ClientError::Remote {
@@ -883,6 +890,15 @@ mod tests {
             check(reply(503, j, Some("2"), &err("OperationInProgress", "busy"))),
             Err(ClientError::OperationInProgress { retry_after, .. })
                 if retry_after == Duration::from_secs(2)
+        ));
+        assert!(matches!(
+            check(reply(503, j, Some("3"), &err("generic", "busy"))),
+            Err(ClientError::OperationInProgress { retry_after, .. })
+                if retry_after == Duration::from_secs(3)
+        ));
+        assert!(matches!(
+            check(reply(503, j, None, &err("generic", "down"))),
+            Err(ClientError::Remote { status: 503, .. })
         ));
         assert!(matches!(
             check(reply(503, j, None, &err("InvalidServerState", "x"))),

@@ -271,6 +271,12 @@ impl Connection {
                     let buf = self.http.recv_buf();
                     match self.stream.read(buf).await {
                         Ok(0) => self.http.feed_eof(),
+                        // A TLS peer that closes without `close_notify` (the Python server
+                        // does): the end of the stream, which the machine judges (a body
+                        // framed by Content-Length or chunks still has to be complete).
+                        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && received => {
+                            self.http.feed_eof()
+                        }
                         Ok(n) => {
                             received = true;
                             self.http.recv_done(n);
