@@ -580,6 +580,9 @@ fn s5_async_lifecycle() {
             r#"{"status": "completed", "suggested_wait": 2.5}"#,
         ),
     );
+    // A HEAD does not take the result (its body, and the result with it, would be lost).
+    let head = h.exchange_raw(&raw_request("HEAD", &format!("/asyncGet?UUID={id}"), &[], b""));
+    assert!(String::from_utf8(head).unwrap().starts_with("HTTP/1.1 200 OK\r\n"));
     let r = h.exchange(&fetch);
     r.assert_envelope(200, &[], &payload_envelope(&payload_of(&42.0)));
     assert_eq!(python_unpickle(&[&payload_of(&42.0)]), ["42.0"]);

@@ -99,7 +99,7 @@ impl Service {
                 ))
             }
             "asyncProbe" if get => return respond(self.async_probe(query, now)),
-            "asyncGet" if get => return respond(self.async_get(query, now)),
+            "asyncGet" if get => return respond(self.async_get(query, method == "HEAD", now)),
             "" | "asyncProbe" | "asyncGet" => {
                 return respond(not_allowed(method, &name, "GET, HEAD"))
             }
@@ -254,12 +254,20 @@ impl Service {
         envelope::success(Some(JSON_MIME), &result)
     }
 
-    fn async_get(&self, query: Option<&str>, now: Instant) -> Response {
+    /// `asyncGet`; a `HEAD` answers the same without taking the result (its body would be
+    /// dropped, and the result with it).
+    fn async_get(&self, query: Option<&str>, head: bool, now: Instant) -> Response {
         let id = match self.uuid_param(query) {
             Ok(id) => id,
             Err(response) => return response,
         };
-        let fetched = self.lock_jobs().table.fetch(&id, now);
+        let mut jobs = self.lock_jobs();
+        let fetched = if head {
+            jobs.table.peek(&id, now)
+        } else {
+            jobs.table.fetch(&id, now)
+        };
+        drop(jobs);
         match fetched {
             None => envelope::error(ErrorKind::NotFound, "UUID not found"),
             Some(Fetched::Running { suggested_wait }) => envelope::error(

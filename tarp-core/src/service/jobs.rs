@@ -222,6 +222,25 @@ impl JobTable {
         }
     }
 
+    /// What [`fetch`](JobTable::fetch) would return, leaving the job in the table.
+    pub fn peek(&mut self, id: &str, now: Instant) -> Option<Fetched> {
+        self.purge(now);
+        let entry = self.jobs.get(id)?;
+        Some(match &entry.state {
+            State::Running => Fetched::Running {
+                suggested_wait: entry.suggested_wait,
+            },
+            State::Finished {
+                outcome: Ok(payload),
+                ..
+            } => Fetched::Completed(payload.clone()),
+            State::Finished {
+                outcome: Err(message),
+                ..
+            } => Fetched::Failed(message.clone()),
+        })
+    }
+
     /// Drops every finished result whose expiry is at or before `now`.
     pub fn purge(&mut self, now: Instant) {
         while let Some(entry) = self.expiries.first_entry() {
@@ -266,8 +285,10 @@ mod tests {
         assert!(t.finish("a", Ok("UEs=".into()), t0 + Duration::from_secs(1)));
         assert!(!t.finish("a", Ok("again".into()), t0 + Duration::from_secs(1)));
         assert_eq!(t.probe("a", t0).map(|(s, _)| s.as_str()), Some("completed"));
+        assert_eq!(t.peek("a", t0), Some(Fetched::Completed("UEs=".into())));
         assert_eq!(t.fetch("a", t0), Some(Fetched::Completed("UEs=".into())));
         assert_eq!(t.fetch("a", t0), None);
+        assert_eq!(t.peek("a", t0), None);
         assert_eq!(t.probe("a", t0), None);
         assert!(t.is_empty());
         assert!(t.expiries.is_empty());
