@@ -247,3 +247,72 @@ fn a_plain_http_client_on_a_tls_port_costs_only_its_connection() {
         .unwrap();
     assert_eq!(client.call::<i64>("add", (2, 3)).unwrap(), 5);
 }
+
+#[test]
+fn handlers_that_never_return_hold_only_their_own_connections() {
+    let gate = Arc::new(Gate::default());
+    let mut s = Service::with_config(tarp_blocking::service_config());
+    s.rpc("add", |a: i64, b: i64| Ok(a + b)).params(["a", "b"]);
+    let g = Arc::clone(&gate);
+    s.rpc("stuck", move || {
+        g.pass();
+        Ok(0)
+    });
+    let g = Arc::clone(&gate);
+    s.async_rpc("stuck_job", move || {
+        g.pass();
+        Ok(0)
+    });
+    let server = spawn(
+        Server::builder(Arc::new(s))
+            .max_connections(4)
+            .job_workers(2)
+            .shutdown_grace(Duration::from_millis(200)),
+    );
+    let url = server.url();
+    let client = Client::connect(&url).unwrap();
+    // Two jobs hold both job workers, two calls hold two connection threads.
+    client.start("stuck_job", ()).unwrap();
+    client.start("stuck_job", ()).unwrap();
+    let stuck: Vec<_> = (0..2)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || Client::connect(&url).unwrap().call::<i64>("stuck", ()))
+        })
+        .collect();
+    assert!(eventually(Duration::from_secs(5), || gate.waiting() == 4));
+    // The remaining slots still serve everyone else, promptly.
+    let t0 = Instant::now();
+    for i in 0..20 {
+        assert_eq!(client.call::<i64>("add", (i, 1)).unwrap(), i + 1);
+    }
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    // A shutdown reports what it could not stop instead of hanging on it.
+    let report = server.shutdown();
+    assert_eq!(
+        (report.connections_stuck, report.jobs_running),
+        (2, 2),
+        "{report:?}"
+    );
+    gate.open();
+    for t in stuck {
+        // The stuck calls' connections were cut at the end of the grace period.
+        assert!(t.join().unwrap().is_err());
+    }
+}
+
+#[test]
+fn shutdown_with_the_backlog_policy_at_its_cap() {
+    let gate = Arc::new(Gate::default());
+    let server = spawn(
+        Server::builder(gated_service(&gate))
+            .max_connections(1)
+            .over_capacity(OverCapacity::Backlog)
+            .shutdown_grace(Duration::from_millis(300)),
+    );
+    let held = held(&server);
+    let t0 = Instant::now();
+    server.shutdown();
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    drop(held);
+}

@@ -499,7 +499,10 @@ impl ServerHandle {
             };
         }
         log::info!("TARP server on {} shutting down", self.local_addr);
-        // Wake the accept loop (blocked in accept) with a connection of our own.
+        // Wake the accept loop: waiting for a free slot (backlog policy), or blocked in
+        // accept, which a connection of our own ends.
+        drop(shared.lock_conns());
+        shared.conns_changed.notify_all();
         let _ = TcpStream::connect_timeout(&connectable(self.local_addr), Duration::from_secs(1));
         if let Some(accept) = self.accept.take() {
             let _ = accept.join();
