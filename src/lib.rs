@@ -15,3 +15,9 @@ pub use tarp_blocking as blocking;
 pub use tarp_core as core;
 /// The async transport on `smol`.
 pub use tarp_smol as smol;
+
+/// The README's Rust snippets, compiled and run as doc tests so the tour cannot drift from
+/// the code.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
