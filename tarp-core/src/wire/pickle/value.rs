@@ -320,10 +320,8 @@ fn equal(a: &Value, b: &Value, bitwise: bool) -> bool {
     let mut seen: HashSet<(usize, usize)> = HashSet::new();
     let mut todo: Vec<(&Value, &Value)> = vec![(a, b)];
     // Containers referenced once need no memo; shared ones (count > 1) are compared once.
-    let mut first_visit = |x: &Value, pa: usize, pb: usize, shared: bool| -> bool {
-        let _ = x;
-        !shared || seen.insert((pa, pb))
-    };
+    let mut first_visit =
+        |pa: usize, pb: usize, shared: bool| -> bool { !shared || seen.insert((pa, pb)) };
     while let Some((x, y)) = todo.pop() {
         match (x, y) {
             (Value::None, Value::None) => {}
@@ -353,7 +351,7 @@ fn equal(a: &Value, b: &Value, bitwise: bool) -> bool {
                     return false;
                 }
                 let shared = Arc::strong_count(p) > 1 || Arc::strong_count(q) > 1;
-                if first_visit(x, Arc::as_ptr(p) as usize, Arc::as_ptr(q) as usize, shared) {
+                if first_visit(Arc::as_ptr(p) as usize, Arc::as_ptr(q) as usize, shared) {
                     todo.extend(p.iter().zip(q.iter()));
                 }
             }
@@ -365,7 +363,7 @@ fn equal(a: &Value, b: &Value, bitwise: bool) -> bool {
                     return false;
                 }
                 let shared = Arc::strong_count(p) > 1 || Arc::strong_count(q) > 1;
-                if first_visit(x, Arc::as_ptr(p) as usize, Arc::as_ptr(q) as usize, shared) {
+                if first_visit(Arc::as_ptr(p) as usize, Arc::as_ptr(q) as usize, shared) {
                     for ((k1, v1), (k2, v2)) in p.iter().zip(q.iter()) {
                         todo.push((k1, k2));
                         todo.push((v1, v2));
