@@ -260,3 +260,16 @@ fn a_raw_payload_is_not_written_to_a_terminal() {
     assert!(text.contains("exit=2"), "{text}");
     assert!(text.contains("save them with -o FILE"), "{text}");
 }
+
+#[test]
+fn a_port_in_use_is_a_local_failure() {
+    let demo = Demo::start(&[]);
+    let port = demo.port.to_string();
+    let out = tarp(&["demo", "--bind", "127.0.0.1", "--port", &port]).expect(1);
+    assert!(
+        out.error_line()
+            .starts_with(&format!("tarp: cannot listen on 127.0.0.1:{port}")),
+        "{}",
+        out.stderr
+    );
+}

@@ -90,6 +90,30 @@ fn tarp_drives_the_python_server() {
     let file = dir.join("plot.png");
     tarp(&["get", url, "get_plot", "-o", file.to_str().unwrap()]).expect(0);
     assert_eq!(png_size(&std::fs::read(&file).unwrap()), (1, 1));
+    // POST bodies as the Python client sends them: JSON for --json, octet-stream bytes for
+    // --data (echoed back base64-encoded), query parameters as text.
+    let out = tarp(&[
+        "post",
+        url,
+        "pecho",
+        "a=1",
+        "b=x y",
+        "--json",
+        r#"{"k": [1, null]}"#,
+    ])
+    .expect(0);
+    assert_eq!(
+        out.json(),
+        serde_json::json!({"params": {"a": "1", "b": "x y"}, "body": {"k": [1, null]}})
+    );
+    let body = dir.join("body.bin");
+    std::fs::write(&body, b"\x00\x01raw").unwrap();
+    let arg = format!("@{}", body.display());
+    let out = tarp(&["post", url, "pecho", "--data", &arg]).expect(0);
+    assert_eq!(
+        out.json(),
+        serde_json::json!({"params": {}, "body": "AAFyYXc="})
+    );
     let out = tarp(&["call", url, "raises", "bad things"]).expect(6);
     assert!(out.error_line().ends_with("bad things"), "{}", out.stderr);
     let out = tarp(&["get", url, "busy_get"]).expect(7);
