@@ -242,7 +242,9 @@ impl ServerBuilder {
             max_connections: self.max_connections,
             over_capacity: self.over_capacity,
             job_workers: self.job_workers,
-            grace: self.shutdown_grace,
+            grace_nanos: AtomicU64::new(
+                u64::try_from(self.shutdown_grace.as_nanos()).unwrap_or(u64::MAX),
+            ),
             executor: Arc::downgrade(&executor),
             job_permits: Arc::new(Semaphore::new(self.job_workers)),
             stop: stop_rx,
@@ -274,7 +276,8 @@ pub(crate) struct Shared {
     max_connections: usize,
     over_capacity: OverCapacity,
     job_workers: usize,
-    grace: Duration,
+    /// The shutdown grace period, in nanoseconds (set again by `shutdown_within`).
+    grace_nanos: AtomicU64,
     /// Where jobs are spawned; weak so the executor's tasks do not keep it alive.
     executor: Weak<Executor<'static>>,
     job_permits: Arc<Semaphore>,
@@ -618,7 +621,10 @@ impl Server {
         drop(self.listener);
         drop(drain_tx);
         log::info!("TARP server on {} shutting down", self.local_addr);
-        let deadline = Instant::now() + shared.grace;
+        let grace = Duration::from_nanos(shared.grace_nanos.load(Ordering::SeqCst));
+        let deadline = Instant::now()
+            .checked_add(grace)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
         let drained = async {
             let _ = drain_rx.recv().await;
         };
@@ -684,26 +690,37 @@ impl Drop for ConnGuard {
     }
 }
 
-/// Threads running the executor beside the main future, stopped when dropped.
+/// Threads running the executor beside the main future, stopped and joined when dropped
+/// (so the executor, and with it every connection task left, is dropped right after).
 struct Helpers {
     stop: Option<Sender<()>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl Helpers {
     fn none() -> Helpers {
-        Helpers { stop: None }
+        Helpers {
+            stop: None,
+            threads: Vec::new(),
+        }
     }
 
     fn start(executor: &Arc<Executor<'static>>, count: usize) -> Result<Helpers, ServerError> {
         let (stop, stopped) = smol::channel::bounded::<()>(1);
-        let helpers = Helpers { stop: Some(stop) };
+        let mut helpers = Helpers {
+            stop: Some(stop),
+            threads: Vec::with_capacity(count),
+        };
         for i in 0..count {
             let executor = Arc::clone(executor);
             let stopped = stopped.clone();
-            std::thread::Builder::new()
+            let thread = std::thread::Builder::new()
                 .name(format!("tarp-smol-{i}"))
-                .spawn(move || smol::block_on(executor.run(stopped.recv())))
+                .spawn(move || {
+                    let _ = smol::block_on(executor.run(stopped.recv()));
+                })
                 .map_err(ServerError::Thread)?;
+            helpers.threads.push(thread);
         }
         Ok(helpers)
     }
@@ -713,6 +730,9 @@ impl Drop for Helpers {
     fn drop(&mut self) {
         if let Some(stop) = &self.stop {
             stop.close();
+        }
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
         }
     }
 }
@@ -765,6 +785,13 @@ impl ServerHandle {
     /// Stops gracefully within the configured grace period (see the module docs) and waits
     /// until the server has stopped.
     pub fn shutdown(mut self) -> ShutdownReport {
+        self.stop()
+    }
+
+    /// Stops gracefully within `grace` and waits until the server has stopped.
+    pub fn shutdown_within(mut self, grace: Duration) -> ShutdownReport {
+        let nanos = u64::try_from(grace.as_nanos()).unwrap_or(u64::MAX);
+        self.shared.grace_nanos.store(nanos, Ordering::SeqCst);
         self.stop()
     }
 

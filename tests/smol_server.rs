@@ -1,0 +1,557 @@
+//! What only the smol server does, or does its own way: async and cheap handlers, `run` on
+//! any executor with a shutdown trigger, the connection cap (503 or backlog), the job bound,
+//! what a shutdown settles and cuts, the builder's addresses, TLS with a self-signed
+//! certificate. The transport-independent behaviours are in `smol_conformance.rs`.
+
+mod common;
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::raw::{self, RawConn};
+use common::service::Gate;
+use common::{certs, eventually};
+use tarp_core::http::{Request, Version};
+use tarp_core::service::{Dispatch, Error, Service};
+use tarp_smol::{Client, OverCapacity, Server, ServerHandle};
+
+fn gated_service(gate: &Arc<Gate>) -> Arc<Service> {
+    let mut s = Service::with_config(tarp_smol::service_config());
+    s.rpc("add", |a: i64, b: i64| Ok(a + b)).params(["a", "b"]);
+    let g = Arc::clone(gate);
+    s.rpc("gated", move |x: i64| {
+        g.pass();
+        Ok(x)
+    })
+    .params(["x"]);
+    let g = Arc::clone(gate);
+    s.async_rpc("gated_job", move |x: i64| {
+        g.pass();
+        Ok(x)
+    })
+    .params(["x"])
+    .suggested_wait(0.1);
+    Arc::new(s)
+}
+
+fn spawn(builder: tarp_smol::ServerBuilder) -> ServerHandle {
+    builder
+        .address("127.0.0.1:0")
+        .threads(2)
+        .build()
+        .unwrap()
+        .spawn()
+        .unwrap()
+}
+
+/// A kept-alive connection that has been served once.
+fn held(server: &ServerHandle) -> RawConn {
+    let mut conn = RawConn::connect(server.local_addr());
+    conn.send(&raw::get("/", "")).unwrap();
+    assert_eq!(conn.expect_response().status, 200);
+    conn
+}
+
+fn connect(url: &str) -> Client {
+    smol::block_on(Client::connect(url)).unwrap()
+}
+
+fn call<T: serde::de::DeserializeOwned>(
+    client: &Client,
+    name: &str,
+    args: impl tarp_smol::IntoArgs,
+) -> Result<T, tarp_smol::ClientError> {
+    smol::block_on(client.call(name, args))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handlers on and off the executor
+
+#[test]
+fn async_handlers_wait_without_holding_a_thread() {
+    let mut s = Service::with_config(tarp_smol::service_config());
+    s.rpc_future("nap", |ms: u64| async move {
+        smol::Timer::after(Duration::from_millis(ms)).await;
+        Ok(ms)
+    })
+    .params(["ms"]);
+    s.rpc_future("boom", |x: i64| async move {
+        if x > 0 {
+            panic!("async handler panic (expected by this test)");
+        }
+        Ok(x)
+    })
+    .params(["x"]);
+    s.rpc_future("refuses", || async {
+        Err::<(), _>(Error::in_progress(4).with_message("later"))
+    });
+    // One executor thread: 50 naps of 300 ms at once only fit if none holds the thread.
+    let server = Server::builder(Arc::new(s))
+        .address("127.0.0.1:0")
+        .threads(1)
+        .build()
+        .unwrap()
+        .spawn()
+        .unwrap();
+    let client = connect(&server.url());
+    let ex = smol::Executor::new();
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let client = client.clone();
+            ex.spawn(async move { client.call::<u64>("nap", (300,)).await })
+        })
+        .collect();
+    let t0 = Instant::now();
+    let results = smol::block_on(ex.run(async {
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    }));
+    assert_eq!(results, vec![300; 50]);
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "the naps ran concurrently on one thread: {:?}",
+        t0.elapsed()
+    );
+    // A panic inside an async handler is a 500; the server keeps serving.
+    match call::<i64>(&client, "boom", (1,)) {
+        Err(tarp_smol::ClientError::Remote {
+            status: 500,
+            message,
+            ..
+        }) => assert!(message.contains("handler panicked"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(call::<i64>(&client, "boom", (0,)).unwrap(), 0);
+    assert!(matches!(
+        call::<()>(&client, "refuses", ()),
+        Err(tarp_smol::ClientError::OperationInProgress { retry_after, .. })
+            if retry_after == Duration::from_secs(4)
+    ));
+    assert_eq!(call::<u64>(&client, "nap", (1,)).unwrap(), 1);
+}
+
+#[test]
+fn plain_handlers_run_off_the_executor_unless_cheap() {
+    let threads = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut s = Service::with_config(tarp_smol::service_config());
+    let seen = Arc::clone(&threads);
+    s.rpc("where_plain", move || {
+        let name = std::thread::current().name().unwrap_or("").to_owned();
+        seen.lock().unwrap().push(name.clone());
+        Ok(name)
+    });
+    let seen = Arc::clone(&threads);
+    s.rpc("where_cheap", move || {
+        let name = std::thread::current().name().unwrap_or("").to_owned();
+        seen.lock().unwrap().push(name.clone());
+        Ok(name)
+    })
+    .cheap();
+    s.rpc("sleepy", |ms: u64| {
+        std::thread::sleep(Duration::from_millis(ms));
+        Ok(ms)
+    })
+    .params(["ms"]);
+    let server = Server::builder(Arc::new(s))
+        .address("127.0.0.1:0")
+        .threads(1)
+        .build()
+        .unwrap()
+        .spawn()
+        .unwrap();
+    let client = connect(&server.url());
+    let plain: String = call(&client, "where_plain", ()).unwrap();
+    let cheap: String = call(&client, "where_cheap", ()).unwrap();
+    assert!(plain.starts_with("blocking"), "{plain}");
+    assert!(cheap.starts_with("tarp-smol"), "{cheap}");
+    // A blocking handler in flight does not stall the only executor thread.
+    let url = server.url();
+    let sleeper = std::thread::spawn(move || call::<u64>(&connect(&url), "sleepy", (1500,)));
+    std::thread::sleep(Duration::from_millis(200));
+    let t0 = Instant::now();
+    for _ in 0..10 {
+        let _: String = call(&client, "where_cheap", ()).unwrap();
+    }
+    assert!(
+        t0.elapsed() < Duration::from_millis(700),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(sleeper.join().unwrap().unwrap(), 1500);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running and stopping
+
+#[test]
+fn run_on_the_callers_executor_until_the_trigger_fires() {
+    let gate = Arc::new(Gate::default());
+    let server = Server::builder(gated_service(&gate))
+        .address("127.0.0.1:0")
+        .threads(1)
+        .build()
+        .unwrap();
+    let url = server.url();
+    let trigger = server.shutdown_trigger();
+    let running = std::thread::spawn(move || smol::block_on(server.run()));
+    let client = connect(&url);
+    assert_eq!(call::<i64>(&client, "add", (1, 2)).unwrap(), 3);
+    // A request in flight when the trigger fires is finished and answered.
+    let in_flight = {
+        let client = client.clone();
+        std::thread::spawn(move || call::<i64>(&client, "gated", (7,)))
+    };
+    assert!(eventually(Duration::from_secs(5), || gate.waiting() == 1));
+    let t0 = Instant::now();
+    trigger.shutdown();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        !running.is_finished(),
+        "the server waits for the request in flight"
+    );
+    gate.open();
+    assert_eq!(in_flight.join().unwrap().unwrap(), 7);
+    let report = running.join().unwrap();
+    assert_eq!(report.connections_cut, 0, "{report:?}");
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    // Stopped: nothing listens any more.
+    assert!(TcpStream::connect(url.trim_start_matches("http://")).is_err());
+}
+
+#[test]
+fn shutdown_after_the_grace_period_cuts_what_remains() {
+    let gate = Arc::new(Gate::default());
+    let server = spawn(Server::builder(gated_service(&gate)));
+    // A client in the middle of sending its body holds its connection "busy".
+    let mut slow = RawConn::connect(server.local_addr());
+    slow.send(b"POST /add HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{").unwrap();
+    assert!(eventually(Duration::from_secs(2), || server
+        .stats()
+        .connections
+        == 1));
+    // An idle kept-alive connection closes at once.
+    let mut idle = held(&server);
+    let t0 = Instant::now();
+    let report = server.shutdown_within(Duration::from_millis(300));
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    assert_eq!(
+        (report.connections_cut, report.connections_stuck),
+        (1, 0),
+        "{report:?}"
+    );
+    assert!(slow.closed_within(Duration::from_secs(2)));
+    assert!(idle.closed_within(Duration::from_secs(1)));
+}
+
+#[test]
+fn handlers_that_never_return_hold_only_their_own_connections() {
+    let gate = Arc::new(Gate::default());
+    let server = spawn(
+        Server::builder(gated_service(&gate))
+            .max_connections(4)
+            .job_workers(2)
+            .shutdown_grace(Duration::from_millis(200)),
+    );
+    let url = server.url();
+    let client = connect(&url);
+    // Two jobs hold both job permits, two calls hold two connections.
+    smol::block_on(client.start("gated_job", (1,))).unwrap();
+    smol::block_on(client.start("gated_job", (2,))).unwrap();
+    let stuck: Vec<_> = (0..2)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || call::<i64>(&connect(&url), "gated", (0,)))
+        })
+        .collect();
+    assert!(eventually(Duration::from_secs(5), || gate.waiting() == 4));
+    let t0 = Instant::now();
+    for i in 0..20 {
+        assert_eq!(call::<i64>(&client, "add", (i, 1)).unwrap(), i + 1);
+    }
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    // The shutdown cuts the two stuck connections (their handlers keep a pool thread until
+    // they return) and reports the two running jobs instead of hanging on them.
+    let report = server.shutdown();
+    assert_eq!(
+        (
+            report.connections_cut,
+            report.connections_stuck,
+            report.jobs_running
+        ),
+        (2, 0, 2),
+        "{report:?}"
+    );
+    for t in stuck {
+        assert!(t.join().unwrap().is_err());
+    }
+    gate.open();
+}
+
+#[test]
+fn async_jobs_run_on_a_bounded_pool_and_shutdown_settles_the_queue() {
+    let gate = Arc::new(Gate::default());
+    let server = spawn(Server::builder(gated_service(&gate)).job_workers(2));
+    let client = connect(&server.url());
+    let handles: Vec<_> = (0..4)
+        .map(|i| smol::block_on(client.start("gated_job", (i,))).unwrap())
+        .collect();
+    assert!(eventually(Duration::from_secs(5), || gate.waiting() == 2));
+    let stats = server.stats();
+    assert_eq!((stats.jobs_running, stats.jobs_queued), (2, 2));
+    let service = Arc::clone(server.service());
+    let report = server.shutdown_within(Duration::from_millis(300));
+    assert_eq!(
+        (report.jobs_abandoned, report.jobs_running),
+        (2, 2),
+        "{report:?}"
+    );
+    // The two jobs that never started are settled as failed, not left in progress.
+    for h in &handles[2..] {
+        let req = Request::new(
+            "GET",
+            &format!("/asyncProbe?UUID={}", h.id()),
+            Version::Http11,
+            vec![],
+            vec![],
+        );
+        let Dispatch::Respond(resp) = service.dispatch(req, Instant::now()) else {
+            panic!("probe runs nothing")
+        };
+        let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+        assert_eq!(body["result"]["status"], "failed", "{body}");
+        assert!(
+            body["result"]["error"]
+                .as_str()
+                .unwrap()
+                .contains("shut down"),
+            "{body}"
+        );
+    }
+    // The running ones still record their results once they finish.
+    gate.open();
+    let first = handles[0].id().to_owned();
+    assert!(eventually(Duration::from_secs(5), || {
+        let req = Request::new(
+            "GET",
+            &format!("/asyncProbe?UUID={first}"),
+            Version::Http11,
+            vec![],
+            vec![],
+        );
+        let Dispatch::Respond(resp) = service.dispatch(req, Instant::now()) else {
+            return false;
+        };
+        String::from_utf8_lossy(&resp.body).contains("completed")
+    }));
+}
+
+#[test]
+fn dropping_the_handle_stops_the_server() {
+    let gate = Arc::new(Gate::default());
+    let server = spawn(Server::builder(gated_service(&gate)));
+    let addr = server.local_addr();
+    assert!(TcpStream::connect(addr).is_ok());
+    drop(server);
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "still listening after the handle was dropped"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The connection cap
+
+#[test]
+fn past_the_connection_cap_new_clients_get_a_fast_503() {
+    let gate = Arc::new(Gate::default());
+    let server = spawn(Server::builder(gated_service(&gate)).max_connections(2));
+    let mut a = held(&server);
+    let mut b = held(&server);
+    assert_eq!(server.stats().connections, 2);
+    let t0 = Instant::now();
+    let mut refused = RawConn::connect(server.local_addr());
+    let resp = refused.expect_response();
+    assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+    assert_eq!((resp.status, resp.header("Retry-After")), (503, Some("1")));
+    assert_eq!(resp.json()["type"], "ServiceUnavailable");
+    assert!(refused.closed_within(Duration::from_secs(2)));
+    assert_eq!(server.stats().refused, 1);
+    for conn in [&mut a, &mut b] {
+        conn.send(&raw::get("/", "")).unwrap();
+        assert_eq!(conn.expect_response().status, 200);
+    }
+    drop(a);
+    assert!(eventually(Duration::from_secs(3), || server
+        .stats()
+        .connections
+        == 1));
+    let client = connect(&server.url());
+    assert_eq!(call::<i64>(&client, "add", (1, 2)).unwrap(), 3);
+}
+
+#[test]
+fn backlog_policy_holds_new_clients_until_a_slot_frees() {
+    let gate = Arc::new(Gate::default());
+    let server = spawn(
+        Server::builder(gated_service(&gate))
+            .max_connections(1)
+            .over_capacity(OverCapacity::Backlog)
+            .shutdown_grace(Duration::from_millis(300)),
+    );
+    let first = held(&server);
+    let mut waiting = RawConn::connect(server.local_addr());
+    waiting.send(&raw::get("/", "")).unwrap();
+    waiting
+        .stream
+        .set_read_timeout(Some(Duration::from_millis(400)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let r = waiting.stream.read(&mut byte);
+    assert!(
+        matches!(&r, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
+        "served past the cap: {r:?}"
+    );
+    drop(first);
+    waiting
+        .stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(waiting.expect_response().status, 200);
+    assert_eq!(server.stats().refused, 0);
+    // Shutting down at the cap does not hang on the accept loop's wait for a slot.
+    let _held = waiting;
+    let t0 = Instant::now();
+    server.shutdown();
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Addresses and TLS
+
+#[test]
+fn builder_binds_like_run_server() {
+    let gate = Arc::new(Gate::default());
+    let server = Server::builder(gated_service(&gate))
+        .bind_to("127.0.0.1")
+        .port(0)
+        .build()
+        .unwrap();
+    let addr = server.local_addr();
+    assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}");
+    let handle = server.spawn().unwrap();
+    assert_eq!(handle.url(), format!("http://{addr}"));
+    connect(&handle.url());
+    let err = Server::bind(gated_service(&gate), &addr.to_string()).unwrap_err();
+    assert!(err.to_string().contains(&addr.to_string()), "{err}");
+    let err = Server::builder(gated_service(&gate))
+        .tls("/nonexistent/cert.pem", "/nonexistent/key.pem")
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/cert.pem"), "{err}");
+}
+
+#[test]
+fn tls_with_a_self_signed_certificate_as_its_own_anchor() {
+    let pki = certs::generate();
+    let gate = Arc::new(Gate::default());
+    let server =
+        spawn(Server::builder(gated_service(&gate)).tls(&pki.self_signed, &pki.self_signed_key));
+    assert!(server.url().starts_with("https://"));
+    let client = smol::block_on(
+        Client::builder(&server.url())
+            .ca_file(&pki.self_signed)
+            .connect(),
+    )
+    .unwrap();
+    assert_eq!(call::<i64>(&client, "add", (2, 3)).unwrap(), 5);
+    // The blocking client and the Python client trust it the same way.
+    let blocking = tarp_blocking::Client::builder(&server.url())
+        .ca_file(&pki.self_signed)
+        .connect()
+        .unwrap();
+    assert_eq!(blocking.call::<i64>("add", (2, 3)).unwrap(), 5);
+    common::python::run_client(
+        &server.url(),
+        Some(&pki.self_signed),
+        "assert c.add(2, 3) == 5",
+    );
+}
+
+#[test]
+fn a_plain_client_or_a_stalled_handshake_on_a_tls_port_costs_only_its_connection() {
+    let pki = certs::generate();
+    let gate = Arc::new(Gate::default());
+    let limits = tarp_core::http::Limits {
+        header_timeout: Duration::from_millis(500),
+        ..Default::default()
+    };
+    let server = spawn(
+        Server::builder(gated_service(&gate))
+            .tls(&pki.cert, &pki.key)
+            .limits(limits),
+    );
+    let mut plain = RawConn::connect(server.local_addr());
+    plain.send(&raw::get("/", "")).unwrap();
+    assert!(plain.closed_within(Duration::from_secs(3)));
+    // A client that connects and never starts the handshake is cut at the head deadline.
+    let mut silent = RawConn::connect(server.local_addr());
+    assert!(silent.closed_within(Duration::from_secs(3)));
+    assert!(eventually(Duration::from_secs(3), || server
+        .stats()
+        .connections
+        == 0));
+    let client = smol::block_on(Client::builder(&server.url()).ca_file(&pki.ca).connect()).unwrap();
+    assert_eq!(call::<i64>(&client, "add", (2, 3)).unwrap(), 5);
+}
+
+/// Many clients at once, each with a kept-alive connection doing a few calls, from one
+/// multi-threaded executor: every answer right, every connection released after.
+#[test]
+fn many_concurrent_clients() {
+    let gate = Arc::new(Gate::default());
+    let server = spawn(Server::builder(gated_service(&gate)));
+    let url = server.url();
+    let ex = Arc::new(smol::Executor::new());
+    let done = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..64i64)
+        .map(|i| {
+            let url = url.clone();
+            let done = Arc::clone(&done);
+            ex.spawn(async move {
+                let client = Client::connect(&url).await.unwrap();
+                for j in 0..10i64 {
+                    assert_eq!(client.call::<i64>("add", (i, j)).await.unwrap(), i + j);
+                }
+                done.fetch_add(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    let (stop, stopped) = smol::channel::bounded::<()>(1);
+    let helpers: Vec<_> = (0..2)
+        .map(|_| {
+            let ex = Arc::clone(&ex);
+            let stopped = stopped.clone();
+            std::thread::spawn(move || smol::block_on(ex.run(stopped.recv())))
+        })
+        .collect();
+    smol::block_on(ex.run(async {
+        for t in tasks {
+            t.await;
+        }
+    }));
+    assert_eq!(done.load(Ordering::SeqCst), 64);
+    assert!(eventually(Duration::from_secs(5), || server
+        .stats()
+        .connections
+        == 0));
+    stop.close();
+    for h in helpers {
+        let _ = h.join().unwrap();
+    }
+}
