@@ -171,7 +171,7 @@ fn body_limit() {
     conn.feed(b"HTTP/1.1 200 OK\r\n\r\nabcd");
     assert_eq!(
         conn.poll().unwrap_err(),
-        ClientError::Invalid(HttpError::BodyTooLarge { limit: 3 })
+        ClientError::BodyTooLarge { limit: 3 }
     );
 }
 

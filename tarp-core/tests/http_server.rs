@@ -680,7 +680,7 @@ fn refusal_envelope_is_exact() {
     let body = text.split("\r\n\r\n").nth(1).unwrap();
     assert!(
         body.starts_with(
-            r#"{"status": "error", "type": "BadRequest", "message": "malformed request: "#
+            r#"{"status": "error", "type": "BadRequest", "message": "malformed head: "#
         ),
         "{body}"
     );

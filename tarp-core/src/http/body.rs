@@ -60,7 +60,7 @@ impl BodyBuf {
 
     /// Records `n` bytes written into [`spare`](BodyBuf::spare).
     pub(crate) fn filled(&mut self, n: usize) {
-        self.filled = (self.filled + n).min(self.vec.len());
+        self.filled = self.filled.saturating_add(n).min(self.vec.len());
     }
 
     pub(crate) fn len(&self) -> usize {

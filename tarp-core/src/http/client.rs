@@ -63,9 +63,15 @@ impl ClientResponse {
 /// Why a [`ClientConn`] gave up.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientError {
-    /// The response breaks the protocol (or a limit).
+    /// The response breaks the protocol (or a limit on its head).
     #[error("invalid response: {0}")]
-    Invalid(#[from] HttpError),
+    Invalid(HttpError),
+    /// The response body is larger than [`Limits::max_body`].
+    #[error("the response body is larger than the limit of {limit} bytes (Limits::max_body)")]
+    BodyTooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// The server sent bytes while no request was outstanding.
     #[error("the server sent bytes with no request outstanding")]
     Unsolicited,
@@ -139,6 +145,15 @@ pub struct ClientConn {
     eof: bool,
     recv_direct: bool,
     error: Option<ClientError>,
+}
+
+impl From<HttpError> for ClientError {
+    fn from(e: HttpError) -> Self {
+        match e {
+            HttpError::BodyTooLarge { limit } => ClientError::BodyTooLarge { limit },
+            e => ClientError::Invalid(e),
+        }
+    }
 }
 
 fn valid_token(s: &str) -> bool {

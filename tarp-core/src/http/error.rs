@@ -10,7 +10,7 @@
 pub enum HttpError {
     /// 400: the request line or a header line breaks RFC 9112 syntax (bare CR or LF, NUL,
     /// obs-fold, whitespace before a colon, invalid token, ...).
-    #[error("malformed request: {0}")]
+    #[error("malformed head: {0}")]
     Malformed(&'static str),
     /// 400: the request target is not in origin-form (`/path?query`).
     #[error("unsupported request target: {0}")]

@@ -34,7 +34,7 @@ impl InBuf {
     }
 
     pub(crate) fn consume(&mut self, n: usize) {
-        self.start = (self.start + n).min(self.end);
+        self.start = self.start.saturating_add(n).min(self.end);
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -67,6 +67,6 @@ impl InBuf {
 
     /// Records `n` bytes read into [`space`](InBuf::space).
     pub(crate) fn filled(&mut self, n: usize) {
-        self.end = (self.end + n).min(self.buf.len());
+        self.end = self.end.saturating_add(n).min(self.buf.len());
     }
 }

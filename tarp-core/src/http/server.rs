@@ -92,6 +92,9 @@ enum State {
 ///   - `Close`: close the transport. After an error answer, the peer may still be sending:
 ///     shut down the write side and drain input briefly before closing, or the kernel may
 ///     reset the connection and destroy the answer in flight.
+/// - A response whose body is at most 16 KiB is one contiguous `transmit` slice; a larger
+///   body follows its head as a second slice, sent from the response's own memory. Set
+///   `TCP_NODELAY` on the socket so the second write is not held back by Nagle's algorithm.
 /// - Output always comes first: while bytes are pending, `poll` says `Write`, and the next
 ///   request is parsed only once the previous response is written (a client that does not
 ///   read cannot make the server buffer more).

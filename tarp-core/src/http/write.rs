@@ -33,9 +33,9 @@ impl OutBuf {
     /// output is now written.
     pub(crate) fn advance(&mut self, n: usize) -> bool {
         if self.head_pos < self.head.len() {
-            self.head_pos = (self.head_pos + n).min(self.head.len());
+            self.head_pos = self.head_pos.saturating_add(n).min(self.head.len());
         } else {
-            self.body_pos = (self.body_pos + n).min(self.body.len());
+            self.body_pos = self.body_pos.saturating_add(n).min(self.body.len());
         }
         if self.is_empty() {
             self.head.clear();
