@@ -466,6 +466,7 @@ fn transfer_codings_other_than_chunked_get_501() {
     for te in [
         "identity",
         "chunked, identity",
+        "chunked, gzip",
         "gzip, chunked",
         "chunked, chunked",
         "gzip",
@@ -684,4 +685,46 @@ fn refusal_envelope_is_exact() {
         ),
         "{body}"
     );
+}
+
+#[test]
+fn a_slow_application_holds_back_input() {
+    // Pipelined requests are not buffered without bound while the application works: the
+    // connection takes what fits in its read buffer, then nothing until the next response.
+    let now = std::time::Instant::now();
+    let mut conn = tarp_core::http::ServerConn::new(Limits::default(), now);
+    let input = b"GET /p HTTP/1.1\r\n\r\n".repeat(20_000);
+    let mut pos = conn.feed(&input);
+    assert!(pos < 64 * 1024, "took {pos} bytes ahead");
+    let mut served = 0;
+    loop {
+        match conn.poll(now) {
+            tarp_core::http::Next::Request(req) => {
+                assert_eq!(req.path(), "/p");
+                assert!(matches!(
+                    conn.poll(now),
+                    tarp_core::http::Next::WaitForResponse
+                ));
+                // Reading ahead fills the buffer (compacting it once), then stops.
+                pos += conn.feed(&input[pos..]);
+                if pos < input.len() {
+                    assert_eq!(
+                        conn.feed(&input[pos..]),
+                        0,
+                        "input taken with a full buffer"
+                    );
+                }
+                served += 1;
+                conn.send_response(http_util::answer(&req)).unwrap();
+            }
+            tarp_core::http::Next::Write => {
+                let n = conn.transmit().len();
+                conn.advance(n);
+            }
+            tarp_core::http::Next::Read if pos == input.len() => break,
+            tarp_core::http::Next::Read => pos += conn.feed(&input[pos..]),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(served, 20_000);
 }
