@@ -471,6 +471,9 @@ impl ClientBuilder {
             .timeout_connect(self.connect_timeout)
             .timeout_global(self.call_timeout)
             .user_agent(concat!("tarp-blocking/", env!("CARGO_PKG_VERSION")))
+            // Clones of a client share one pool; keep a connection per concurrent caller.
+            .max_idle_connections(64)
+            .max_idle_connections_per_host(64)
             .tls_config(tls)
             .build();
         let inner = Inner {
@@ -629,7 +632,7 @@ impl Inner {
         &self,
         method: &str,
         path_and_query: &str,
-        body: Option<(&str, Vec<u8>)>,
+        body: Option<(&str, &[u8])>,
     ) -> Result<Reply> {
         let url = self.url(path_and_query);
         let result = if method == "GET" {
@@ -642,7 +645,7 @@ impl Inner {
                 Some((ctype, bytes)) => req
                     .force_send_body()
                     .header("Content-Type", ctype)
-                    .send(&bytes[..]),
+                    .send(bytes),
                 None => req.call(),
             }
         } else {
@@ -651,7 +654,7 @@ impl Inner {
                 req = req.header("Authorization", auth);
             }
             match body {
-                Some((ctype, bytes)) => req.header("Content-Type", ctype).send(&bytes[..]),
+                Some((ctype, bytes)) => req.header("Content-Type", ctype).send(bytes),
                 None => req.send_empty(),
             }
         };
@@ -789,7 +792,11 @@ impl Inner {
             "kwargs": B64.encode(pickle::encode(&kwargs.into_value()?)),
         });
         let body = serde_json::to_vec(&body).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let reply = self.exchange("POST", &encode_path(name), Some(("application/json", body)))?;
+        let reply = self.exchange(
+            "POST",
+            &encode_path(name),
+            Some(("application/json", &body)),
+        )?;
         self.expect_json(self.check(reply)?)
     }
 }
@@ -1348,7 +1355,7 @@ impl WebCall<'_> {
         let reply = inner.exchange(
             self.method,
             &target,
-            body.as_ref().map(|(c, b)| (c.as_str(), b.clone())),
+            body.as_ref().map(|(c, b)| (c.as_str(), b.as_slice())),
         )?;
         Ok(match inner.check(reply)? {
             Checked::Raw { mime, bytes } => (Some(mime.clone()), WebData::Raw { mime, bytes }),
