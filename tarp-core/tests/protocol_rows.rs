@@ -7,8 +7,8 @@ mod service_util;
 use base64::Engine;
 use serde_json::json;
 use service_util::{
-    get, post, python_request, python_requests, python_unpickle, raw_request, rpc, rpc_body,
-    Harness, PyCall,
+    get, post, python_request, python_requests, python_requests_via_requests, python_unpickle,
+    raw_request, rpc, rpc_body, Harness, PyCall,
 };
 use tarp_core::service::{Body, Error, Reply, Service};
 use tarp_core::wire::pickle::{to_pickle, NdArray};
@@ -581,8 +581,15 @@ fn s5_async_lifecycle() {
         ),
     );
     // A HEAD does not take the result (its body, and the result with it, would be lost).
-    let head = h.exchange_raw(&raw_request("HEAD", &format!("/asyncGet?UUID={id}"), &[], b""));
-    assert!(String::from_utf8(head).unwrap().starts_with("HTTP/1.1 200 OK\r\n"));
+    let head = h.exchange_raw(&raw_request(
+        "HEAD",
+        &format!("/asyncGet?UUID={id}"),
+        &[],
+        b"",
+    ));
+    assert!(String::from_utf8(head)
+        .unwrap()
+        .starts_with("HTTP/1.1 200 OK\r\n"));
     let r = h.exchange(&fetch);
     r.assert_envelope(200, &[], &payload_envelope(&payload_of(&42.0)));
     assert_eq!(python_unpickle(&[&payload_of(&42.0)]), ["42.0"]);
@@ -993,4 +1000,26 @@ fn s7_every_client_call_gets_what_the_client_accepts() {
     );
     let r = h.exchange(&python_request(post("pecho", "{'a': 1}", "{}")));
     assert_eq!(r.json()["result"]["body"], json!({"a": 1}));
+}
+
+#[test]
+fn the_request_bytes_are_those_requests_sends() {
+    let calls = [
+        PyCall::Connect,
+        rpc("add", "(1, 2)", "{}"),
+        rpc("rpcExample", "(15,)", "{'lower': 0, 'upper': 100}"),
+        get("echo", "{}"),
+        get("echo", "{'a': 1, 'b': 'x y', 'c': 'é'}"),
+        post("pecho", "{'x': [1, 2]}", "{'mode': 'fast'}"),
+        post("pecho", "b'\\x00bytes'", "{}"),
+        post("pecho", "None", "{}"),
+        PyCall::AsyncProbe("5d0c8f5e-1b7c-4a3e-9f2d-0c1b2a3d4e5f".into()),
+        PyCall::AsyncGet("5d0c8f5e-1b7c-4a3e-9f2d-0c1b2a3d4e5f".into()),
+    ];
+    let emulated = python_requests(&calls);
+    let real = python_requests_via_requests(&calls);
+    for (e, r) in emulated.iter().zip(&real) {
+        assert_eq!(String::from_utf8_lossy(e), String::from_utf8_lossy(r));
+    }
+    assert_eq!(emulated.len(), calls.len());
 }
