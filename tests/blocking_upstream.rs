@@ -208,11 +208,20 @@ fn async_jobs_on_the_python_server() {
     assert_eq!(xs, [0.0, 0.5, 1.0]);
     // Upstream quirk: a job that raised makes probe and get drop the connection.
     let handle = client.start("failing_job", ()).unwrap();
-    std::thread::sleep(Duration::from_millis(700));
-    assert!(matches!(
-        handle.probe(),
-        Err(ClientError::Transport { .. } | ClientError::Protocol(_))
-    ));
+    let mut probe = handle.probe();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while matches!(&probe, Ok(p) if p.status == JobStatus::InProgress) && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+        probe = handle.probe();
+    }
+    assert!(
+        matches!(
+            probe,
+            Err(ClientError::Transport { .. } | ClientError::Protocol(_))
+        ),
+        "{probe:?}"
+    );
 }
 
 #[test]

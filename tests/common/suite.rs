@@ -850,19 +850,17 @@ pub fn slow_handler_does_not_block_other_clients<T: Transport>() {
     let server = start_default::<T>();
     let url = server.url();
     let slow =
-        std::thread::spawn(move || Client::connect(&url).unwrap().call::<f64>("sleep", (1.5,)));
+        std::thread::spawn(move || Client::connect(&url).unwrap().call::<f64>("sleep", (2.0,)));
     std::thread::sleep(Duration::from_millis(100));
-    let t0 = Instant::now();
     let client = connect(&*server);
     for i in 0..10 {
         assert_eq!(client.call::<i64>("my_function", (i, i)).unwrap(), 2 * i);
     }
     assert!(
-        t0.elapsed() < Duration::from_millis(1000),
-        "quick calls waited: {:?}",
-        t0.elapsed()
+        !slow.is_finished(),
+        "the quick calls waited for the slow one"
     );
-    assert_eq!(slow.join().unwrap().unwrap(), 1.5);
+    assert_eq!(slow.join().unwrap().unwrap(), 2.0);
 }
 
 /// Issue 9, faults: shutdown stops accepting, answers the request in flight, closes idle
@@ -1015,7 +1013,9 @@ while r is None:
     cycles += 1
 assert r == 5 and cycles >= 2, (r, cycles)
 h = c.failing_job()
-time.sleep(0.8)
+deadline = time.time() + 10
+while h.status() == "in_progress" and time.time() < deadline:
+    time.sleep(0.05)
 assert h.status() == "failed"
 e = expect_error(Exception, h.waitCycle)
 assert "the job failed" in str(e), str(e)
