@@ -70,6 +70,11 @@ fn tour_shell_commands_work_as_written() {
     python::require_numpy();
     let sh = blocks(&tour(), "sh");
     assert!(sh.len() >= 3, "the tour has its shell blocks: {}", sh.len());
+    let curl = Command::new("curl").arg("--version").output();
+    assert!(
+        curl.is_ok_and(|o| o.status.success()),
+        "the tour uses curl: install it (apt-get install curl)"
+    );
     let demo = Demo::start(&[]);
     let dir = workdir("readme-sh");
     let mut ran = 0;
