@@ -283,15 +283,13 @@ pub(crate) fn ls(a: LsArgs) -> CmdResult {
         for e in of_kind {
             let extra = details(e);
             text.push_str("  ");
-            text.push_str(&signature(e));
+            text.push_str(&super::one_line(&signature(e)));
             if !extra.is_empty() {
-                text.push_str(&format!("  [{}]", extra.join("; ")));
+                text.push_str(&format!("  [{}]", super::one_line(&extra.join("; "))));
             }
             text.push('\n');
-            text.push_str(&format!(
-                "      {}\n",
-                e.description.replace('\n', "\n      ")
-            ));
+            let description: Vec<String> = e.description.lines().map(super::one_line).collect();
+            text.push_str(&format!("      {}\n", description.join("\n      ")));
         }
     }
     if text.is_empty() {

@@ -286,12 +286,24 @@ pub(crate) fn main() -> i32 {
         Ok(()) => 0,
         Err(f) => {
             output::clear_progress();
-            // One line, whatever the message holds.
-            let line = f.message.replace(['\n', '\r'], " ");
-            eprintln!("tarp: {line}");
+            eprintln!("tarp: {}", one_line(&f.message));
             f.exit as i32
         }
     }
+}
+
+/// Text from a server made safe for a terminal: newlines and tabs become spaces, other
+/// control characters (escape sequences could rewrite the screen) are shown escaped.
+pub(crate) fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_control() => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -302,6 +314,13 @@ mod tests {
     #[test]
     fn command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn server_text_cannot_drive_the_terminal() {
+        assert_eq!(one_line("a\nb\r\tc"), "a b  c");
+        assert_eq!(one_line("\x1b[2Jgone"), "\\u{1b}[2Jgone");
+        assert_eq!(one_line("héllo"), "héllo");
     }
 
     #[test]
