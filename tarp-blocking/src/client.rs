@@ -1424,4 +1424,32 @@ mod tests {
             Duration::from_secs(5)
         );
     }
+
+    #[test]
+    fn endpoints_are_found_by_name_or_by_the_python_method_name() {
+        let doc = serde_json::json!({
+            "GET": [{"name": "plots/sine", "description": "d", "query_params": []}],
+            "RPC": [{"name": "add", "description": "d", "params": ["a", "b"], "defaults": {"b": 2}}],
+        });
+        let discovery = Discovery::from_json(&doc).unwrap();
+        let client = Client {
+            inner: Arc::new(Inner {
+                agent: ureq::Agent::new_with_defaults(),
+                base: "http://127.0.0.1:1".into(),
+                authorization: None,
+                max_response_bytes: 1,
+            }),
+            endpoints: Arc::new(endpoints_of(&discovery)),
+            discovery: Arc::new(discovery),
+        };
+        assert_eq!(
+            client.endpoint("plots/sine").unwrap().kind,
+            EndpointKind::Get
+        );
+        assert_eq!(client.endpoint("plots_sine").unwrap().name, "plots/sine");
+        assert_eq!(client.path_name("plots_sine"), "plots/sine");
+        let add = client.endpoint("add").unwrap();
+        assert_eq!(add.defaults, [("b".to_owned(), serde_json::json!(2))]);
+        assert!(client.endpoint("nope").is_none());
+    }
 }
