@@ -28,6 +28,14 @@ Exit codes:
   8  timed out (--timeout)
   9  protocol error: the answer is not TARP";
 
+const EXAMPLES: &str = "\
+Examples:
+  tarp demo                                          serve the demo on http://127.0.0.1:8080
+  tarp ls http://127.0.0.1:8080                      list its endpoints
+  tarp call http://127.0.0.1:8080 my_function 1 2    call an RPC (prints 3)
+  tarp call http://127.0.0.1:8080 rpcExample 5 -k upper=1
+  tarp get http://127.0.0.1:8080 get_plot -o plot.png";
+
 const VALUES: &str = "\
 Argument values (ARG and -k KEY=VALUE of `call`):
   read as JSON when they parse (1, 2.5, \"text\", [1, 2], {\"a\": 1}, null, true),
@@ -40,8 +48,8 @@ Argument values (ARG and -k KEY=VALUE of `call`):
     name = "tarp",
     version,
     about,
-    after_help = EXIT_CODES,
-    after_long_help = format!("{VALUES}\n\n{EXIT_CODES}"),
+    after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}"),
+    after_long_help = format!("{EXAMPLES}\n\n{VALUES}\n\n{EXIT_CODES}"),
     propagate_version = true
 )]
 pub(crate) struct Cli {
