@@ -178,11 +178,12 @@ impl Service {
             Ok(parts) => parts,
             Err(message) => return bad_request(message),
         };
-        let args = match decode_pickle("args", &args, &self.config.pickle_limits) {
+        let mut buf = Vec::with_capacity(args.len().max(kwargs.len()) / 4 * 3 + 3);
+        let args = match decode_pickle("args", &args, &self.config.pickle_limits, &mut buf) {
             Ok(v) => v,
             Err(message) => return bad_request(&message),
         };
-        let kwargs = match decode_pickle("kwargs", &kwargs, &self.config.pickle_limits) {
+        let kwargs = match decode_pickle("kwargs", &kwargs, &self.config.pickle_limits, &mut buf) {
             Ok(v) => v,
             Err(message) => return bad_request(&message),
         };
@@ -405,11 +406,18 @@ fn rpc_body<'a>(
     Ok((Cow::Owned(args.to_owned()), Cow::Owned(kwargs.to_owned())))
 }
 
-fn decode_pickle(what: &str, text: &str, limits: &Limits) -> Result<Value, String> {
-    let bytes = BASE64_LENIENT
-        .decode(text)
+/// Decodes one base64 pickle, using `buf` for the bytes (one buffer serves both parts).
+fn decode_pickle(
+    what: &str,
+    text: &str,
+    limits: &Limits,
+    buf: &mut Vec<u8>,
+) -> Result<Value, String> {
+    buf.clear();
+    BASE64_LENIENT
+        .decode_vec(text, buf)
         .map_err(|e| format!("RPC {what}: invalid base64: {e}"))?;
-    codec::decode(&bytes, limits).map_err(|e| format!("RPC {what}: {e}"))
+    codec::decode(buf, limits).map_err(|e| format!("RPC {what}: {e}"))
 }
 
 #[cfg(test)]

@@ -74,7 +74,9 @@ impl Signature {
             }
         }
         match missing.len() {
-            0 => Ok(slots.into_iter().flatten().collect()),
+            // `filter_map` collects in place (no second allocation); `flatten` does not.
+            #[allow(clippy::filter_map_identity)]
+            0 => Ok(slots.into_iter().filter_map(|slot| slot).collect()),
             1 => Err(format!("{f}() missing required argument {}", missing[0])),
             _ => {
                 let last = missing.pop().unwrap_or_default();
