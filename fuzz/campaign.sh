@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# A fuzzing campaign: runs targets one after another (never two at once), each for the given
+# number of seconds through fuzz/run.sh, at low priority, and appends one line per run to
+# fuzz/campaign.log:
+#   <UTC time>  <target>  <seconds>  <exec count>  <crashes>  <exit status>
+# usage: fuzz/campaign.sh <seconds> [target...]   (default: every [[bin]] in fuzz/Cargo.toml)
+# e.g.   nohup fuzz/campaign.sh 600 &   then   column -t fuzz/campaign.log
+# The exec count is libFuzzer's final "Done N runs" (or its last "#N" status line when the run
+# stopped early); crashes counts the files the run added to fuzz/artifacts/<target>/. The full
+# output of each run is kept in fuzz/target/campaign/<target>-<time>.out.
+# Totals per target: fuzz/campaign.sh --summary
+set -uo pipefail
+cd "$(dirname "$0")"
+log=campaign.log
+
+if [ "${1:-}" = "--summary" ]; then
+  [ -f "$log" ] || { echo "no $log yet"; exit 0; }
+  awk '!/^#/ { secs[$2] += $3; execs[$2] += $4; crashes[$2] += $5; runs[$2]++ }
+       END { printf "%-16s %5s %9s %14s %8s\n", "target", "runs", "seconds", "execs", "crashes";
+             for (t in secs) printf "%-16s %5d %9d %14d %8d\n", t, runs[t], secs[t], execs[t], crashes[t] }' "$log" | sort
+  exit 0
+fi
+
+seconds=${1:?usage: fuzz/campaign.sh <seconds> [target...] | --summary}
+shift
+if [ $# -gt 0 ]; then
+  targets=("$@")
+else
+  mapfile -t targets < <(awk '/^\[\[bin\]\]/ { bin = 1 } bin && /^name *=/ { gsub(/[" ]/, "", $3); print $3; bin = 0 }' Cargo.toml)
+fi
+
+mkdir -p target/campaign
+[ -f "$log" ] || echo "# time target seconds execs crashes exit" >"$log"
+for t in "${targets[@]}"; do
+  mkdir -p "artifacts/$t"
+  before=$(find "artifacts/$t" -type f | wc -l)
+  stamp=$(date -u +%Y%m%dT%H%M%SZ)
+  out="target/campaign/$t-$stamp.out"
+  # -timeout: an input that takes a minute is a finding (the limits promise bounded time), but
+  # the machine is shared, so not less.
+  nice -n 10 ./run.sh "$t" "$seconds" -timeout=60 >"$out" 2>&1
+  status=$?
+  after=$(find "artifacts/$t" -type f | wc -l)
+  execs=$(grep -o 'Done [0-9]* runs' "$out" | tail -1 | grep -o '[0-9]*')
+  [ -n "$execs" ] || execs=$(grep -o '^#[0-9]*' "$out" | tail -1 | tr -d '#')
+  [ -n "$execs" ] || execs=0
+  echo "$stamp $t $seconds $execs $((after - before)) $status" >>"$log"
+done
