@@ -87,23 +87,23 @@ impl Body {
     }
 }
 
-/// A `Content-Type` value: its media type (lowercase, without parameters) and its `charset`.
-pub(crate) struct ContentType {
-    pub(crate) media_type: String,
-    pub(crate) charset: Option<String>,
+/// A `Content-Type` value: its media type (without parameters) and its `charset`.
+pub(crate) struct ContentType<'a> {
+    media_type: &'a str,
+    charset: Option<&'a str>,
 }
 
-impl ContentType {
+impl<'a> ContentType<'a> {
     /// Parses a header value; `None` if it is not text.
-    pub(crate) fn parse(value: &[u8]) -> Option<ContentType> {
+    pub(crate) fn parse(value: &'a [u8]) -> Option<ContentType<'a>> {
         let value = std::str::from_utf8(value).ok()?;
         let mut parts = value.split(';');
-        let media_type = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let media_type = parts.next().unwrap_or("").trim();
         let charset = parts.find_map(|p| {
             let (name, v) = p.split_once('=')?;
             name.trim()
                 .eq_ignore_ascii_case("charset")
-                .then(|| v.trim().trim_matches('"').to_owned())
+                .then(|| v.trim().trim_matches('"'))
         });
         Some(ContentType {
             media_type,
@@ -111,9 +111,9 @@ impl ContentType {
         })
     }
 
-    /// True if the media type is this one (given in lowercase).
+    /// True if the media type is this one (case-insensitive, as RFC 9110 section 8.3.1 says).
     pub(crate) fn is(&self, media_type: &str) -> bool {
-        self.media_type == media_type
+        self.media_type.eq_ignore_ascii_case(media_type)
     }
 }
 
@@ -129,7 +129,7 @@ pub(crate) fn decode(
     let Some(ct) = content_type.and_then(ContentType::parse) else {
         return Ok(Body::Bytes(bytes));
     };
-    let charset = |what: &str| match &ct.charset {
+    let charset = |what: &str| match ct.charset {
         None => Ok(Charset::Utf8),
         Some(label) => Charset::from_label(label).ok_or_else(|| {
             format!(
@@ -137,35 +137,32 @@ pub(crate) fn decode(
             )
         }),
     };
-    match ct.media_type.as_str() {
-        "application/json" => {
-            let parsed = match charset("application/json") {
-                Ok(Charset::Utf8) => serde_json::from_slice(&bytes).ok(),
-                Ok(cs) => cs
-                    .decode_strict(bytes.clone())
-                    .and_then(|t| serde_json::from_str(&t).ok()),
-                Err(_) => None,
+    if ct.is("application/json") {
+        let parsed = match charset("application/json") {
+            Ok(Charset::Utf8) => serde_json::from_slice(&bytes).ok(),
+            Ok(cs) => cs
+                .decode_strict(bytes.clone())
+                .and_then(|t| serde_json::from_str(&t).ok()),
+            Err(_) => None,
+        };
+        Ok(parsed.map_or(Body::Bytes(bytes), Body::Json))
+    } else if ct.is("application/x-www-form-urlencoded") {
+        let cs = charset("application/x-www-form-urlencoded")?;
+        Query::parse_with(&bytes, cs, form_limits)
+            .map(Body::Form)
+            .map_err(|e| format!("form body: {e}"))
+    } else if ct.is("text/plain") {
+        let cs = charset("text/plain")?;
+        cs.decode_strict(bytes).map(Body::Text).ok_or_else(|| {
+            let name = match cs {
+                Charset::Utf8 => "utf-8",
+                Charset::Latin1 => "iso-8859-1",
+                Charset::Ascii => "us-ascii",
             };
-            Ok(parsed.map_or(Body::Bytes(bytes), Body::Json))
-        }
-        "application/x-www-form-urlencoded" => {
-            let cs = charset("application/x-www-form-urlencoded")?;
-            Query::parse_with(&bytes, cs, form_limits)
-                .map(Body::Form)
-                .map_err(|e| format!("form body: {e}"))
-        }
-        "text/plain" => {
-            let cs = charset("text/plain")?;
-            cs.decode_strict(bytes).map(Body::Text).ok_or_else(|| {
-                let name = match cs {
-                    Charset::Utf8 => "utf-8",
-                    Charset::Latin1 => "iso-8859-1",
-                    Charset::Ascii => "us-ascii",
-                };
-                format!("text/plain body is not valid {name}")
-            })
-        }
-        _ => Ok(Body::Bytes(bytes)),
+            format!("text/plain body is not valid {name}")
+        })
+    } else {
+        Ok(Body::Bytes(bytes))
     }
 }
 

@@ -204,6 +204,9 @@ impl serde_json::ser::Formatter for PythonFormatter {
     ) -> io::Result<()> {
         // `ensure_ascii`: everything outside ' '..='~' is escaped; serde_json already escapes
         // the control characters, quotes and backslashes before calling us.
+        if fragment.bytes().all(|b| b < 0x7f) {
+            return w.write_all(fragment.as_bytes());
+        }
         let mut start = 0;
         for (i, ch) in fragment.char_indices() {
             if (ch as u32) >= 0x7f {
