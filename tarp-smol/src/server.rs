@@ -515,6 +515,7 @@ impl Server {
     /// stop when this future completes or is dropped; dropping it also closes every
     /// connection).
     pub async fn run(self) -> ShutdownReport {
+        self.log_start();
         let helpers = match Helpers::start(&self.executor, self.threads - 1) {
             Ok(helpers) => helpers,
             Err(e) => {
@@ -544,6 +545,7 @@ impl Server {
             ServerError::Thread(e) => e,
             other => io::Error::other(other),
         })?;
+        self.log_start();
         let main = std::thread::Builder::new()
             .name("tarp-smol".into())
             .spawn(move || {
@@ -561,16 +563,19 @@ impl Server {
         })
     }
 
+    fn log_start(&self) {
+        log::info!(
+            "TARP server listening on {}://{} (up to {} connections, {} job workers, smol)",
+            self.shared.scheme(),
+            self.local_addr,
+            self.shared.max_connections,
+            self.shared.job_workers,
+        );
+    }
+
     /// The accept loop, then the graceful shutdown.
     async fn accept_loop(self) -> ShutdownReport {
         let shared = &self.shared;
-        log::info!(
-            "TARP server listening on {}://{} (up to {} connections, {} job workers, smol)",
-            shared.scheme(),
-            self.local_addr,
-            shared.max_connections,
-            shared.job_workers,
-        );
         // Every connection task holds a clone of `drain_tx`: `drain_rx` fails once all are gone.
         let (drain_tx, drain_rx) = smol::channel::bounded::<()>(1);
         let cap = Arc::new(Semaphore::new(shared.max_connections));
