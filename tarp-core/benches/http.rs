@@ -2,7 +2,8 @@
 //! parsed by `ServerConn` and its response written, plus byte-at-a-time input and a large
 //! body. Prints the median over batches and the heap allocations per request.
 //!
-//! Run: `cargo bench -p tarp-core --bench http`
+//! Run: `cargo bench -p tarp-core --bench http` (add `-- rpc` for the first figure only, e.g.
+//! to count cycles per request with `perf stat`: 404,000 requests are parsed and answered).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -127,6 +128,9 @@ fn main() {
         write_all(&mut conn, now);
     });
     println!("parse request + write response: {ns:>8.0} ns/request  {allocs:.2} allocations/request (3 request blocks + the response body built here)");
+    if std::env::args().any(|a| a == "rpc") {
+        return;
+    }
 
     // Parse alone.
     let mut conn = ServerConn::new(Limits::default(), now);

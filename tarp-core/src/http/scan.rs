@@ -32,34 +32,22 @@ impl HeadScanner {
     /// Returns `Ok(Some(len))` with the head's length (through its empty line) once complete,
     /// `Ok(None)` when more bytes are needed.
     pub(crate) fn scan(&mut self, buf: &[u8], limit: usize) -> Result<Option<usize>, HttpError> {
-        let stop = buf.len().min(limit);
-        while self.pos < stop {
-            // Fast path inside a line: eight bytes at a time while none is a control byte
-            // (CR, LF, NUL and the rest are all below 0x20).
-            if self.line_len > 0 && !self.after_cr {
-                if let Some(word) = buf
-                    .get(self.pos..self.pos + 8)
-                    .filter(|_| self.pos + 8 <= stop)
-                {
-                    let word = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
-                    if !has_control(word) {
-                        self.pos += 8;
-                        self.line_len += 8;
-                        continue;
-                    }
-                }
-            }
-            let b = buf[self.pos];
-            self.pos += 1;
+        let bytes = &buf[..buf.len().min(limit)];
+        let mut pos = self.pos;
+        let result = loop {
+            let Some(&b) = bytes.get(pos) else {
+                break Ok(None);
+            };
+            pos += 1;
             if self.after_cr {
                 if b != b'\n' {
-                    return Err(HttpError::Malformed(
+                    break Err(HttpError::Malformed(
                         "bare CR in the head (lines end in CRLF)",
                     ));
                 }
                 self.after_cr = false;
                 if self.line_len == 0 {
-                    return Ok(Some(self.pos));
+                    break Ok(Some(pos));
                 }
                 self.line_len = 0;
                 self.lines += 1;
@@ -68,25 +56,38 @@ impl HeadScanner {
             match b {
                 b'\r' => self.after_cr = true,
                 b'\n' => {
-                    return Err(HttpError::Malformed(
+                    break Err(HttpError::Malformed(
                         "bare LF in the head (lines end in CRLF)",
                     ))
                 }
-                0 => return Err(HttpError::Malformed("NUL byte in the head")),
+                0 => break Err(HttpError::Malformed("NUL byte in the head")),
                 b' ' | b'\t' if self.line_len == 0 => {
-                    return Err(if self.lines == 0 {
+                    break Err(if self.lines == 0 {
                         HttpError::Malformed("the first line starts with whitespace")
                     } else {
                         HttpError::Malformed("obs-fold (a header line starting with whitespace)")
                     });
                 }
-                _ => self.line_len += 1,
+                _ => {
+                    self.line_len += 1;
+                    // Skip the rest of a plain run eight bytes at a time: CR, LF, NUL and
+                    // every other control byte are below 0x20.
+                    while let Some(chunk) = bytes.get(pos..pos + 8) {
+                        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+                        if has_control(word) {
+                            break;
+                        }
+                        pos += 8;
+                        self.line_len += 8;
+                    }
+                }
             }
+        };
+        self.pos = pos;
+        match result {
+            Ok(None) if buf.len() >= limit => Err(HttpError::HeadTooLarge { limit }),
+            other => other,
         }
-        if buf.len() >= limit {
-            return Err(HttpError::HeadTooLarge { limit });
-        }
-        Ok(None)
     }
 
     /// Whether the scanner has not looked at any byte yet.
