@@ -732,27 +732,26 @@ fn a_slow_application_holds_back_input() {
 #[test]
 fn one_byte_at_a_time_is_linear() {
     // A quadratic parser (re-scanning from byte 0 after each read) would take ~100 times
-    // longer for a 10 times longer head; a linear one about 10 times. Best of 3 each.
-    let time = |size: usize| {
+    // longer for a 10 times longer head; a linear one about 10 times. The best of 7
+    // interleaved runs each, and a wide margin, keep a loaded machine from failing it.
+    let run = |size: usize| {
         let head = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(size));
-        (0..3)
-            .map(|_| {
-                let now = std::time::Instant::now();
-                let mut conn = tarp_core::http::ServerConn::new(Limits::default(), now);
-                for b in head.as_bytes() {
-                    assert_eq!(conn.feed(std::slice::from_ref(b)), 1);
-                }
-                assert!(matches!(conn.poll(now), tarp_core::http::Next::Request(_)));
-                now.elapsed()
-            })
-            .min()
-            .unwrap()
+        let now = std::time::Instant::now();
+        let mut conn = tarp_core::http::ServerConn::new(Limits::default(), now);
+        for b in head.as_bytes() {
+            assert_eq!(conn.feed(std::slice::from_ref(b)), 1);
+        }
+        assert!(matches!(conn.poll(now), tarp_core::http::Next::Request(_)));
+        now.elapsed()
     };
-    let small = time(3_000);
-    let large = time(30_000);
+    let (mut small, mut large) = (std::time::Duration::MAX, std::time::Duration::MAX);
+    for _ in 0..7 {
+        small = small.min(run(3_000));
+        large = large.min(run(30_000));
+    }
     let ratio = large.as_secs_f64() / small.as_secs_f64();
     assert!(
-        ratio < 35.0,
+        ratio < 50.0,
         "3 KB: {small:?}, 30 KB: {large:?}, ratio {ratio:.1}"
     );
 }
