@@ -16,6 +16,9 @@ use tarp_core::wire::envelope;
 use crate::server::{ConnGuard, Shared};
 use crate::stream::Stream;
 
+/// A server connection's stream.
+type ServerStream = Stream<Async<TcpStream>>;
+
 /// After refusing a request, how long to drain what the peer still sends before closing, so
 /// the close does not turn into a reset that destroys the error response in flight.
 const LINGER: Duration = Duration::from_millis(500);
@@ -88,7 +91,7 @@ pub(crate) async fn serve(
             // Boxed: the handshake's state is large and must not enlarge every task.
             let handshake = Box::pin(acceptor.accept(tcp));
             match wait(handshake, conn.poll_timeout(), &shared, false).await {
-                Woke::Done(Ok(tls)) => Stream::Tls(Box::new(tls)),
+                Woke::Done(Ok(tls)) => Stream::tls(tls),
                 Woke::Done(Err(e)) => {
                     log::debug!("{peer}: TLS handshake failed: {e}");
                     return;
@@ -108,7 +111,7 @@ pub(crate) async fn serve(
 /// The read, feed, poll, write loop. Returns whether the machine refused the peer's request
 /// (then the close should linger).
 async fn drive(
-    stream: &mut Stream,
+    stream: &mut ServerStream,
     conn: &mut ServerConn,
     shared: &Arc<Shared>,
     peer: SocketAddr,
@@ -239,7 +242,7 @@ async fn read_plain(
 /// Ends a connection: flushes what TLS still holds, sends `close_notify` and the TCP FIN;
 /// after a refused request, drains what the peer still sends for a moment so the error
 /// answer is not destroyed by a reset.
-async fn finish(mut stream: Stream, refused: bool) {
+async fn finish(mut stream: ServerStream, refused: bool) {
     let closing = async {
         let _ = stream.close().await;
     };
@@ -250,7 +253,7 @@ async fn finish(mut stream: Stream, refused: bool) {
 }
 
 /// Reads and discards input until end of stream, an error, [`LINGER_BYTES`], or `until`.
-async fn drain(stream: &mut Stream, until: Instant) {
+async fn drain(stream: &mut ServerStream, until: Instant) {
     let mut scratch = vec![0u8; 8192];
     let mut total = 0;
     let reading = async {
@@ -287,7 +290,7 @@ pub(crate) async fn refuse(tcp: Async<TcpStream>, tls: Option<&futures_rustls::T
         let mut stream = match tls {
             None => Stream::Plain(tcp),
             Some(acceptor) => match Box::pin(acceptor.accept(tcp)).await {
-                Ok(tls) => Stream::Tls(Box::new(tls)),
+                Ok(tls) => Stream::tls(tls),
                 Err(_) => return,
             },
         };

@@ -1,23 +1,29 @@
-//! A server-side connection's byte stream: plain TCP or TLS over TCP.
+//! A connection's byte stream, server or client side: plain TCP or TLS over TCP.
 
 use std::io;
-use std::net::TcpStream;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures_rustls::server::TlsStream;
+use futures_rustls::TlsStream;
 use smol::io::{AsyncRead, AsyncWrite};
-use smol::Async;
 
-/// Plain TCP or TLS; the TLS state is boxed so an idle plain connection stays small.
-pub(crate) enum Stream {
+/// Plain or TLS over the socket `IO`; the TLS state is boxed so an idle plain connection
+/// stays small.
+pub(crate) enum Stream<IO> {
     /// `http://`.
-    Plain(Async<TcpStream>),
-    /// `https://`.
-    Tls(Box<TlsStream<Async<TcpStream>>>),
+    Plain(IO),
+    /// `https://` (either side).
+    Tls(Box<TlsStream<IO>>),
 }
 
-impl AsyncRead for Stream {
+impl<IO> Stream<IO> {
+    /// Wraps a finished TLS handshake (from a `TlsAcceptor` or a `TlsConnector`).
+    pub(crate) fn tls(stream: impl Into<TlsStream<IO>>) -> Self {
+        Stream::Tls(Box::new(stream.into()))
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<IO> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -30,7 +36,7 @@ impl AsyncRead for Stream {
     }
 }
 
-impl AsyncWrite for Stream {
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<IO> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
