@@ -28,7 +28,8 @@
 //! - Plain handlers ([`Dispatch::Call`]) may block, so they run on `blocking`'s thread pool
 //!   ([`smol::unblock`]); endpoints registered `.cheap()` run inline on the executor, and
 //!   `async` handlers (`Service::rpc_future`) are awaited on it. A handler that never
-//!   returns holds one pool thread and its own connection, nothing else.
+//!   returns holds one pool thread and its own connection, nothing else. The pool grows on
+//!   demand up to `BLOCKING_MAX_THREADS` (default 500) and keeps its threads for later work.
 //! - Async RPC jobs ([`Dispatch::Spawn`]) run on the same thread pool, at most
 //!   [`ServerBuilder::job_workers`] at a time (default 10, as the Python library's executor;
 //!   its `multiThreaded` choice has no counterpart here, see `tarp-blocking`'s server docs).
