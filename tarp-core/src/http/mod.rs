@@ -16,7 +16,7 @@
 //! | bare LF or bare CR as a line end, NUL, obs-fold, whitespace before a colon | 400 |
 //! | `Content-Length` and `Transfer-Encoding` together | 400 |
 //! | two `Content-Length` lines, even equal (`5` and `5`), or a list (`5, 5`) | 400 |
-//! | `Content-Length` with a sign, space, other non-digit, or beyond 64 bits | 400 (leading zeros are fine) |
+//! | `Content-Length` with a sign, inner space, other non-digit, or beyond 64 bits | 400 (leading zeros and surrounding whitespace are fine) |
 //! | `Transfer-Encoding` other than one `chunked` (any case): `identity`, `gzip, chunked`, `chunked, identity` | 501 |
 //! | two `Transfer-Encoding` lines; `Transfer-Encoding` in an HTTP/1.0 request | 400 |
 //! | chunk size with sign, whitespace, prefix or beyond 64 bits; no CRLF after chunk data | 400 |
@@ -26,6 +26,11 @@
 //! | head (or trailer section) beyond [`Limits::max_head_bytes`]; more than [`Limits::max_headers`] fields | 431 |
 //! | body beyond [`Limits::max_body`] | 413 |
 //! | head or body not received in time | 408 |
+//!
+//! Also: leading empty lines before a request line are skipped; `Expect: 100-continue`
+//! (HTTP/1.1) gets `HTTP/1.1 100 Continue` when the body is awaited and none of it has
+//! arrived, other expectations are ignored; chunk extensions and trailer fields are checked
+//! for shape and dropped.
 //!
 //! Every refusal closes the connection: a request pipelined behind a refused one is never
 //! served. Percent-decoding of the target is the service's job, not this module's.
