@@ -73,11 +73,13 @@ fn call<T: serde::de::DeserializeOwned>(
 #[test]
 fn async_handlers_wait_without_holding_a_thread() {
     let mut s = Service::with_config(tarp_smol::service_config());
+    // Marked cheap too: an async handler is awaited whatever its marking, never blocked on.
     s.rpc_future("nap", |ms: u64| async move {
         smol::Timer::after(Duration::from_millis(ms)).await;
         Ok(ms)
     })
-    .params(["ms"]);
+    .params(["ms"])
+    .cheap();
     s.rpc_future("boom", |x: i64| async move {
         if x > 0 {
             panic!("async handler panic (expected by this test)");

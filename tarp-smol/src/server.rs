@@ -326,9 +326,9 @@ impl Shared {
     ) -> tarp_core::http::Response {
         match self.service.dispatch(request, Instant::now()) {
             Dispatch::Respond(response) => response,
-            Dispatch::Call(call) if call.is_cheap() => call.run(),
             Dispatch::Call(call) => match call.into_future() {
                 Ok(future) => future.await,
+                Err(call) if call.is_cheap() => call.run(),
                 Err(call) => smol::unblock(move || call.run()).await,
             },
             Dispatch::Spawn { response, job } => {
