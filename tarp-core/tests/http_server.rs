@@ -755,3 +755,31 @@ fn one_byte_at_a_time_is_linear() {
         "3 KB: {small:?}, 30 KB: {large:?}, ratio {ratio:.1}"
     );
 }
+
+#[test]
+fn release_buffers_between_requests_and_not_under_a_read() {
+    let now = std::time::Instant::now();
+    let mut conn = tarp_core::http::ServerConn::new(Limits::default(), now);
+    let input = b"GET /a HTTP/1.1\r\n\r\n";
+    let buf = conn.recv_buf();
+    buf[..input.len()].copy_from_slice(input);
+    // Room handed out and not yet reported is kept.
+    conn.release_buffers();
+    conn.recv_done(input.len());
+    let tarp_core::http::Next::Request(req) = conn.poll(now) else {
+        panic!()
+    };
+    assert_eq!(req.path(), "/a");
+    conn.send_response(http_util::answer(&req)).unwrap();
+    while let tarp_core::http::Next::Write = conn.poll(now) {
+        let n = conn.transmit().len();
+        conn.advance(n);
+    }
+    // Idle: releasing is harmless and the next request is served.
+    conn.release_buffers();
+    assert_eq!(conn.feed(b"GET /b HTTP/1.1\r\n\r\n"), 18);
+    let tarp_core::http::Next::Request(req) = conn.poll(now) else {
+        panic!()
+    };
+    assert_eq!(req.path(), "/b");
+}

@@ -162,6 +162,8 @@ pub struct ServerConn {
     requests: u64,
     /// The last `recv_buf` handed out room in a body.
     recv_direct: bool,
+    /// A `recv_buf` region is handed out and not yet reported by `recv_done`.
+    recv_outstanding: bool,
     timers: Timers,
     error: Option<HttpError>,
 }
@@ -180,6 +182,7 @@ impl ServerConn {
             shutting_down: false,
             requests: 0,
             recv_direct: false,
+            recv_outstanding: false,
             timers: Timers::new(now),
             error: None,
         }
@@ -220,6 +223,7 @@ impl ServerConn {
     /// of pipelined requests).
     pub fn recv_buf(&mut self) -> &mut [u8] {
         self.recv_direct = false;
+        self.recv_outstanding = true;
         match &mut self.state {
             State::Body { reader, .. } if self.inbuf.is_empty() && prefers_direct(reader) => {
                 self.recv_direct = true;
@@ -234,6 +238,7 @@ impl ServerConn {
     /// Records that `n` bytes were read into the last [`recv_buf`](ServerConn::recv_buf)
     /// (at most its length; 0 is ignored: end of stream is [`feed_eof`](ServerConn::feed_eof)).
     pub fn recv_done(&mut self, n: usize) {
+        self.recv_outstanding = false;
         if n == 0 {
             return;
         }
@@ -278,6 +283,7 @@ impl ServerConn {
     pub fn feed_eof(&mut self) {
         self.eof = true;
         self.recv_direct = false;
+        self.recv_outstanding = false;
         self.process();
     }
 
@@ -373,9 +379,10 @@ impl ServerConn {
     /// Frees the memory of the read and write buffers while they hold nothing, so a
     /// kept-alive connection waiting for its next request costs only its small state (the
     /// next read allocates again). An adapter holding many idle connections calls it before
-    /// waiting for input; calling it at any other time is harmless.
+    /// waiting for input; calling it at any other time is harmless (room handed out by
+    /// `recv_buf` and not yet reported by `recv_done` is kept).
     pub fn release_buffers(&mut self) {
-        if self.inbuf.is_empty() && !self.recv_direct {
+        if self.inbuf.is_empty() && !self.recv_outstanding {
             self.inbuf.clear();
         }
         if self.out.is_empty() {
