@@ -777,7 +777,7 @@ fn release_buffers_between_requests_and_not_under_a_read() {
     }
     // Idle: releasing is harmless and the next request is served.
     conn.release_buffers();
-    assert_eq!(conn.feed(b"GET /b HTTP/1.1\r\n\r\n"), 18);
+    assert_eq!(conn.feed(b"GET /b HTTP/1.1\r\n\r\n"), 19);
     let tarp_core::http::Next::Request(req) = conn.poll(now) else {
         panic!()
     };
