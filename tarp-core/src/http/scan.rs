@@ -94,6 +94,11 @@ impl HeadScanner {
     pub(crate) fn at_start(&self) -> bool {
         self.pos == 0
     }
+
+    /// How many bytes of the head have been examined so far (each exactly once).
+    pub(crate) fn examined(&self) -> usize {
+        self.pos
+    }
 }
 
 /// Whether any byte of `word` is below 0x20 (exact when none is: the classic "has less
