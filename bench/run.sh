@@ -18,13 +18,20 @@
 #   DURATION [5s]     wrk duration of one run;  WARMUP [1s]: one unmeasured wrk run per server
 #   CONNS [32]        wrk connections;  WRK_THREADS [2]: wrk threads
 #   LAT_N [20000]     sequential requests per latency run (plus 1000 unmeasured)
-#   SCENARIOS ["1 2 1m 3 5"]
+#   SCENARIOS ["1 2 1m 3 4 5 6"]
 #       1   sync RPC add(1, 2), the Python client's exact bytes, keep-alive, CONNS connections
 #       2   small JSON GET /small, same load
 #       1m  1 MiB bytes GET /bytes1m, same load (limit is skipped: it only answers canned bytes)
 #       3   async RPC round trip (start, probe, get): ASYNC_CLIENT against ASYNC_SERVERS
+#       4   large payload: a LARGE_MB float64 array as an RPC argument to `echo` and back,
+#           end to end through our client and server, against one base64 decode + copy of
+#           the same bytes measured in the same client process (the unit); peak RSS
+#           (VmHWM) of the server and of the client
 #       5   sequential latency: tcp-pingpong (raw TCP, same bytes) vs each LAT_CLIENTS entry
-#           against each server
+#           against each server (a tarp-* client only against tarp-* servers: it starts
+#           with the discovery document, which the baselines do not serve)
+#       6   10,000 idle keep-alive connections on the smol server: resident memory per
+#           connection (IDLE_CMD; the hard open-file limit must be above IDLE_N)
 #   SERVERS           "name=command; name=command; ..." with {port} replaced by a free port.
 #                     A server whose program is not built is skipped with a note. Defaults:
 #                       peer-hyper    bench/peers/target/release/peer-hyper --port {port}
@@ -45,11 +52,20 @@
 #                     [$OUR_TARGET/release/examples/bench_async --port {port} --n {n}]
 #   ASYNC_SERVERS     names from SERVERS that have the async endpoint ["tarp-blocking tarp-smol"]
 #   ASYNC_N [2000]    round trips per async run
+#   LARGE_CLIENT      command with {port}, {runtime} and {mb}: round trips of a float64 array of
+#                     {mb} MB through RPC `echo`, printing "roundtrip_ms=… unit_ms=… ratio=…
+#                     client_peak_rss_mb=…" [$OUR_TARGET/release/examples/bench_large
+#                     --runtime {runtime} --port {port} --mb {mb} --runs 1]
+#   LARGE_SERVERS     names from SERVERS run in scenario 4, each with the client of the same
+#                     runtime (the name after "tarp-") ["tarp-blocking tarp-smol"]
+#   LARGE_MB [100]    payload of scenario 4, in MB (10^6 bytes)
+#   IDLE_CMD          command with {n} for scenario 6, printing "resident memory per idle
+#                     connection: X KiB" [$OUR_TARGET/release/examples/idle_conns {n}]
+#   IDLE_N [10000]    idle keep-alive connections held in scenario 6
 #   OUR_EXAMPLES      examples built in the root workspace when examples/<name>.rs exists
-#                     ["bench_server bench_client bench_async"]
+#                     ["bench_server bench_client bench_async bench_large"]; scenario 6 also
+#                     builds tarp-smol's example idle_conns
 #   BUILD [1]         0 skips every build step (use what is already built)
-#
-# Scenarios 4 (100 MB payload round trip) and 6 (10,000 idle connections) are not run here yet.
 
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,11 +78,11 @@ CONNS=${CONNS:-32}
 WRK_THREADS=${WRK_THREADS:-2}
 LAT_N=${LAT_N:-20000}
 ASYNC_N=${ASYNC_N:-2000}
-SCENARIOS=${SCENARIOS:-"1 2 1m 3 5"}
+SCENARIOS=${SCENARIOS:-"1 2 1m 3 4 5 6"}
 BUILD=${BUILD:-1}
 OUR_TARGET=${CARGO_TARGET_DIR:-target}
 PEERS=bench/peers/target/release
-OUR_EXAMPLES=${OUR_EXAMPLES:-"bench_server bench_client bench_async"}
+OUR_EXAMPLES=${OUR_EXAMPLES:-"bench_server bench_client bench_async bench_large"}
 SERVERS=${SERVERS:-"peer-hyper=$PEERS/peer-hyper --port {port};
   limit=$PEERS/limit --port {port};
   tarp-blocking=$OUR_TARGET/release/examples/bench_server --runtime blocking --port {port};
@@ -76,6 +92,11 @@ LAT_CLIENTS=${LAT_CLIENTS:-"raw=$PEERS/latency-client --port {port} --n {n};
   tarp-smol=$OUR_TARGET/release/examples/bench_client --runtime smol --port {port} --n {n}"}
 ASYNC_CLIENT=${ASYNC_CLIENT:-"$OUR_TARGET/release/examples/bench_async --port {port} --n {n}"}
 ASYNC_SERVERS=${ASYNC_SERVERS:-"tarp-blocking tarp-smol"}
+LARGE_CLIENT=${LARGE_CLIENT:-"$OUR_TARGET/release/examples/bench_large --runtime {runtime} --port {port} --mb {mb} --runs 1"}
+LARGE_SERVERS=${LARGE_SERVERS:-"tarp-blocking tarp-smol"}
+LARGE_MB=${LARGE_MB:-100}
+IDLE_CMD=${IDLE_CMD:-"$OUR_TARGET/release/examples/idle_conns {n}"}
+IDLE_N=${IDLE_N:-10000}
 LUA=bench/wrk/python_client.lua
 
 OUT=bench/results/$(date -u +%Y%m%dT%H%M%SZ)
@@ -104,6 +125,10 @@ if [[ $BUILD == 1 ]]; then
       cargo build --release --quiet --example "$ex" || note "example $ex failed to build"
     fi
   done
+  if [[ " $SCENARIOS " == *" 6 "* ]]; then
+    echo "== building example idle_conns of tarp-smol (release)" >&2
+    cargo build --release --quiet -p tarp-smol --example idle_conns || note "example idle_conns failed to build"
+  fi
 fi
 command -v wrk >/dev/null || { echo "wrk is not installed (run with BUILD=1)" >&2; exit 1; }
 
@@ -297,6 +322,7 @@ latency_scenario() {
     stop "$STARTED_PID"
     for j in "${pairs[@]}"; do
       for i in "${!UP_NAMES[@]}"; do
+        if [[ ${LAT_NAMES[$j]} == tarp-* && ${UP_NAMES[$i]} != tarp-* ]]; then continue; fi
         log=$OUT/lat-${LAT_NAMES[$j]}-${UP_NAMES[$i]}-$r.txt
         cmd=$(fill "${LAT_CMDS[$j]}" "${UP_PORTS[$i]}" "$LAT_N")
         read -ra words <<<"$cmd"
@@ -318,6 +344,7 @@ latency_scenario() {
   local p50 p99 files
   for j in "${pairs[@]}"; do
     for i in "${!UP_NAMES[@]}"; do
+      if [[ ${LAT_NAMES[$j]} == tarp-* && ${UP_NAMES[$i]} != tarp-* ]]; then continue; fi
       files=("$OUT"/lat-"${LAT_NAMES[$j]}"-"${UP_NAMES[$i]}"-*.txt)
       p50=$(for f in "${files[@]}"; do pick p50_us "$f"; done | median)
       p99=$(for f in "${files[@]}"; do pick p99_us "$f"; done | median)
@@ -326,11 +353,81 @@ latency_scenario() {
   done
 }
 
+peak_rss_mb() { # $1 = pid: its VmHWM in MB (10^6 bytes)
+  awk '/^VmHWM:/ {printf "%.1f", $2 * 1024 / 1e6}' "/proc/$1/status" 2>/dev/null || printf 'nan'
+}
+
+large_scenario() {
+  say ""
+  say "### Scenario 4: ${LARGE_MB} MB float64 array sent to RPC echo and returned, end to end, median of $RUNS runs"
+  say ""
+  if ! is_built "$LARGE_CLIENT"; then say "(pending: LARGE_CLIENT not built: $LARGE_CLIENT)"; return; fi
+  say "unit = one base64 decode + one copy of the same ${LARGE_MB} MB, measured in the client process of each run"
+  say ""
+  say "| server + client | round trip ms | unit ms | round trip / unit | min–max | server peak RSS MB | client peak RSS MB | server / payload | client / payload |"
+  say "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+  local name i r log cmd words port pid runtime
+  for name in $LARGE_SERVERS; do
+    for i in "${!SRV_NAMES[@]}"; do
+      [[ ${SRV_NAMES[$i]} == "$name" ]] || continue
+      if ! is_built "${SRV_CMDS[$i]}"; then note "$name skipped: not built"; continue; fi
+      runtime=${name#tarp-}
+      for ((r = 1; r <= RUNS; r++)); do
+        # A fresh server per run: its peak RSS is that of this run alone.
+        port=$(free_port)
+        if ! start "$(fill "${SRV_CMDS[$i]}" "$port")" "$port" "$OUT/server-4-$name-$r.log"; then
+          note "$name did not start (scenario 4, run $r)"; stop "$STARTED_PID"; continue
+        fi
+        pid=$STARTED_PID
+        LIVE_PIDS+=("$pid")
+        log=$OUT/large-$name-$r.txt
+        cmd=${LARGE_CLIENT//\{runtime\}/$runtime}
+        cmd=${cmd//\{mb\}/$LARGE_MB}
+        read -ra words <<<"$(fill "$cmd" "$port")"
+        "${words[@]}" >"$log" 2>&1 || note "large client failed against $name (run $r, log: $log)"
+        echo "server_peak_rss_mb=$(peak_rss_mb "$pid")" >>"$log"
+        echo "   4 run $r $name: $(head -1 "$log")" >&2
+        cleanup
+      done
+      local files=("$OUT"/large-"$name"-*.txt) trip unit ratio srv cli
+      pick4() { for f in "${files[@]}"; do sed -n "s/.*$1=\([0-9.]*\).*/\1/p" "$f"; done; }
+      trip=$(pick4 roundtrip_ms | median)
+      unit=$(pick4 unit_ms | median)
+      ratio=$(pick4 ratio | median)
+      srv=$(pick4 server_peak_rss_mb | median)
+      cli=$(pick4 client_peak_rss_mb | median)
+      say "| $name | $(fmt0 "$trip") | $(fmt0 "$unit") | $(cell "$ratio") | $(pick4 ratio | minmax) | $(fmt0 "$srv") | $(fmt0 "$cli") | $(ratio "$srv" "$LARGE_MB") | $(ratio "$cli" "$LARGE_MB") |"
+    done
+  done
+}
+
+idle_scenario() {
+  say ""
+  say "### Scenario 6: $IDLE_N idle keep-alive connections on the smol server, median of $RUNS runs"
+  say ""
+  if ! is_built "$IDLE_CMD"; then say "(pending: IDLE_CMD not built: $IDLE_CMD)"; return; fi
+  local r log words
+  # The example raises its own soft open-file limit to the hard one; both ends need IDLE_N.
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  for ((r = 1; r <= RUNS; r++)); do
+    log=$OUT/idle-$r.txt
+    read -ra words <<<"$(fill "$IDLE_CMD" 0 "$IDLE_N")"
+    "${words[@]}" >"$log" 2>&1 || note "idle connections run $r failed (log: $log)"
+    echo "   6 run $r: $(grep -i 'per idle connection' "$log")" >&2
+  done
+  local vals held
+  vals=$(for f in "$OUT"/idle-*.txt; do sed -n 's/.*per idle connection: \([0-9.]*\).*/\1/p' "$f"; done)
+  held=$(for f in "$OUT"/idle-*.txt; do sed -n 's/.*connections held: \([0-9]*\).*/\1/p' "$f"; done | median)
+  say "| connections held | KiB per idle connection (median) | min–max | a new client meanwhile (last run) |"
+  say "|---:|---:|---:|---|"
+  say "| $(cell "$held") | $(cell "$(median <<<"$vals")") | $(minmax <<<"$vals") | $(sed -n 's/^meanwhile, a new client: //p' "$OUT/idle-$RUNS.txt" 2>/dev/null) |"
+}
+
 # ---------------------------------------------------------------------------------- the run
 {
   echo "## TARP benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo ""
-  echo "- command: \`$(for v in RUNS DURATION CONNS WRK_THREADS LAT_N SCENARIOS; do printf '%s="%s" ' "$v" "${!v}"; done)bash bench/run.sh\`"
+  echo "- command: \`$(for v in RUNS DURATION CONNS WRK_THREADS LAT_N LARGE_MB IDLE_N SCENARIOS; do printf '%s="%s" ' "$v" "${!v}"; done)bash bench/run.sh\`"
   echo "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (dirty tree)')"
   echo "- machine: $(nproc) cores ($(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)), $(uname -sr); load generator on the same cores, nothing pinned"
   echo "- $(rustc --version), $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)"
@@ -344,7 +441,9 @@ for s in $SCENARIOS; do
     2) wrk_scenario 2 "small JSON GET, keep-alive, $CONNS connections" /small get ;;
     1m) wrk_scenario 1m "1 MiB bytes GET, keep-alive, $CONNS connections" /bytes1m get limit ;;
     3) async_scenario ;;
+    4) large_scenario ;;
     5) latency_scenario ;;
+    6) idle_scenario ;;
     *) note "unknown scenario $s" ;;
   esac
 done

@@ -15,8 +15,8 @@
 //!
 //! `add`, `small` and `bytes1m` are registered `.cheap()` (they never block), so the smol
 //! server runs them on its executor as the hyper baseline does; `echo` runs where any plain
-//! handler runs (the smol server's blocking pool). With `--rss-report`, the server prints its
-//! peak resident memory (`VmHWM`) to stderr when stdin closes, then exits.
+//! handler runs (the smol server's blocking pool). `run.sh` reads the server's peak resident
+//! memory from `/proc/PID/status` (`VmHWM`).
 
 use std::sync::Arc;
 
@@ -25,9 +25,7 @@ use tarp::core::service::{Reply, Service, ServiceConfig};
 use tarp::core::wire::pickle::Value;
 
 fn usage() -> ! {
-    eprintln!(
-        "usage: bench_server --runtime blocking|smol --port PORT [--threads N] [--rss-report]"
-    );
+    eprintln!("usage: bench_server --runtime blocking|smol --port PORT [--threads N]");
     std::process::exit(2);
 }
 
@@ -35,7 +33,6 @@ fn main() {
     let mut runtime = String::from("blocking");
     let mut port: u16 = 0;
     let mut threads: Option<usize> = None;
-    let mut rss_report = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -53,7 +50,6 @@ fn main() {
                         .unwrap_or_else(|| usage()),
                 )
             }
-            "--rss-report" => rss_report = true,
             _ => usage(),
         }
     }
@@ -62,13 +58,6 @@ fn main() {
     // The large-payload scenario sends ~140 MB bodies: within the default 1 GiB body limit.
     let limits = Limits::default();
     let address = format!("127.0.0.1:{port}");
-    if rss_report {
-        std::thread::spawn(|| {
-            let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
-            eprintln!("peak_rss_kib={}", vm_hwm_kib());
-            std::process::exit(0);
-        });
-    }
     match runtime.as_str() {
         "blocking" => {
             let server = tarp::blocking::Server::builder(service)
@@ -117,16 +106,4 @@ fn service(config: ServiceConfig) -> Service {
     s.get("bytes1m", move |_, _| Ok(Reply::bytes(mib.to_vec())))
         .cheap();
     s
-}
-
-/// Peak resident memory of this process (`VmHWM` in `/proc/self/status`), KiB; 0 if unknown.
-fn vm_hwm_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
