@@ -169,12 +169,7 @@ async fn drive(
                                 continue;
                             }
                         }
-                        let buf = conn.recv_buf();
-                        match wait(tls.read(buf), deadline, shared, stopping).await {
-                            Woke::Done(r) => Woke::Done(r),
-                            Woke::Deadline => Woke::Deadline,
-                            Woke::Stop => Woke::Stop,
-                        }
+                        read_tls(tls, conn, deadline, shared, stopping).await
                     }
                 };
                 match outcome {
@@ -230,6 +225,8 @@ async fn read_plain(
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
         done => return Woke::Done(done),
     }
+    // Nothing read: hand the room back, then free it while waiting.
+    conn.recv_done(0);
     conn.release_buffers();
     match wait(tcp.readable(), deadline, shared, stopping).await {
         Woke::Done(Ok(())) => Woke::Done(Err(io::ErrorKind::WouldBlock.into())),
@@ -237,6 +234,34 @@ async fn read_plain(
         Woke::Deadline => Woke::Deadline,
         Woke::Stop => Woke::Stop,
     }
+}
+
+/// One read on a TLS stream. When rustls holds no decrypted bytes (any TLS bytes it holds
+/// are an unfinished record), waits for the socket first holding no buffer, as
+/// [`read_plain`] does, so an idle TLS connection keeps only rustls' own state.
+async fn read_tls(
+    tls: &mut futures_rustls::TlsStream<Async<TcpStream>>,
+    conn: &mut ServerConn,
+    deadline: Option<Instant>,
+    shared: &Shared,
+    stopping: bool,
+) -> Woke<io::Result<usize>> {
+    if tls.get_ref().1.wants_read() {
+        conn.release_buffers();
+        match wait(tls.get_ref().0.readable(), deadline, shared, stopping).await {
+            Woke::Done(Ok(())) => {}
+            Woke::Done(Err(e)) => return Woke::Done(Err(e)),
+            Woke::Deadline => return Woke::Deadline,
+            Woke::Stop => return Woke::Stop,
+        }
+    }
+    let buf = conn.recv_buf();
+    if buf.is_empty() {
+        return Woke::Done(Err(io::Error::other(
+            "connection asked for input but has no room",
+        )));
+    }
+    wait(tls.read(buf), deadline, shared, stopping).await
 }
 
 /// Ends a connection: flushes what TLS still holds, sends `close_notify` and the TCP FIN;
