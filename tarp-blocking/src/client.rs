@@ -476,8 +476,13 @@ impl ClientBuilder {
             .max_idle_connections_per_host(64)
             .tls_config(tls)
             .build();
+        let agent = ureq::Agent::with_parts(
+            config,
+            ureq::unversioned::transport::DefaultConnector::default(),
+            LiteralResolver::default(),
+        );
         let inner = Inner {
-            agent: config.new_agent(),
+            agent,
             base: base.base,
             authorization: base.authorization,
             max_response_bytes: self.max_response_bytes,
@@ -489,6 +494,43 @@ impl ClientBuilder {
         };
         client.reload()?;
         Ok(client)
+    }
+}
+
+/// ureq resolves the host before every request, even one sent on a pooled connection, and
+/// with a timeout set it does so on a new thread each time. An IP address needs no lookup:
+/// this resolver answers it directly and leaves names to ureq's resolver.
+#[derive(Debug, Default)]
+struct LiteralResolver(ureq::unversioned::resolver::DefaultResolver);
+
+impl ureq::unversioned::resolver::Resolver for LiteralResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> std::result::Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        let host = uri.host().unwrap_or_default();
+        let ip = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host)
+            .parse::<std::net::IpAddr>();
+        let port = uri
+            .port_u16()
+            .or_else(|| match uri.scheme_str() {
+                Some("https") => Some(443),
+                Some("http") => Some(80),
+                _ => None,
+            });
+        match (ip, port) {
+            (Ok(ip), Some(port)) => {
+                let mut addrs = self.empty();
+                addrs.push(std::net::SocketAddr::new(ip, port));
+                Ok(addrs)
+            }
+            _ => self.0.resolve(uri, config, timeout),
+        }
     }
 }
 
