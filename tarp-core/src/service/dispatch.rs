@@ -60,9 +60,32 @@ struct Started<'a> {
 /// The answer of a synchronous RPC: its pickled result in a success envelope, or its error.
 pub(crate) fn rpc_response(result: Result<Vec<u8>, super::Error>) -> Response {
     match result {
-        Ok(pickle) => payload_response(&base64::engine::general_purpose::STANDARD.encode(pickle)),
+        Ok(pickle) => pickle_payload_response(&pickle),
         Err(e) => e.to_response(),
     }
+}
+
+/// [`payload_response`] of `base64(pickle)`, written straight into the body: base64 needs no
+/// JSON escaping, so the envelope is a fixed head, the base64 text encoded in place and a
+/// fixed tail (the same bytes; a test checks it). Saves the base64 string, the serializer's
+/// escape scan over it and the body's regrowth: for a 100 MB result, two copies of 134 MB.
+fn pickle_payload_response(pickle: &[u8]) -> Response {
+    const HEAD: &[u8] =
+        br#"{"status": "success", "mimetype": "application/json", "result": {"payload": ""#;
+    const TAIL: &[u8] = br#""}}"#;
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let Some(text_len) = base64::encoded_len(pickle.len(), true) else {
+        return payload_response(&engine.encode(pickle));
+    };
+    let mut body = Vec::with_capacity(HEAD.len() + text_len + TAIL.len());
+    body.extend_from_slice(HEAD);
+    body.resize(HEAD.len() + text_len, 0);
+    match engine.encode_slice(pickle, &mut body[HEAD.len()..]) {
+        Ok(n) if n == text_len => {}
+        _ => return payload_response(&engine.encode(pickle)),
+    }
+    body.extend_from_slice(TAIL);
+    Response::new(200, Some(Cow::Borrowed(JSON_MIME)), body)
 }
 
 /// The success envelope of an RPC result: `{"payload": "<base64 pickle>"}`.
@@ -453,6 +476,19 @@ mod tests {
         );
         assert_eq!(endpoint_name("/a%00"), Err("path contains a NUL character"));
         assert_eq!(endpoint_name("/a\0"), Err("path contains a NUL character"));
+    }
+
+    #[test]
+    fn pickle_payload_envelope_is_the_serialized_one() {
+        let engine = &base64::engine::general_purpose::STANDARD;
+        for len in [0usize, 1, 2, 3, 4, 5, 57, 1000, 100_003] {
+            let pickle: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
+            let direct = pickle_payload_response(&pickle);
+            let serialized = payload_response(&engine.encode(&pickle));
+            assert_eq!(direct.status, serialized.status);
+            assert_eq!(direct.content_type, serialized.content_type);
+            assert_eq!(direct.body, serialized.body, "pickle of {len} bytes");
+        }
     }
 
     #[test]
