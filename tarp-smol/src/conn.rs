@@ -125,9 +125,11 @@ async fn drive(
         let now = Instant::now();
         match conn.poll(now) {
             Next::Request(request) => {
-                let target = format!("{} {}", request.method(), request.path());
+                // Kept for the log line of a refusal, only when such lines are logged.
+                let target = log::log_enabled!(log::Level::Warn)
+                    .then(|| format!("{} {}", request.method(), request.path()));
                 let response = shared.answer(request).await;
-                if (400..500).contains(&response.status) {
+                if let Some(target) = target.filter(|_| (400..500).contains(&response.status)) {
                     log::warn!("{peer}: refused {target}: {}", response.status);
                 }
                 if let Err(e) = conn.send_response(response) {
