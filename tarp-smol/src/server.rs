@@ -380,6 +380,24 @@ impl Shared {
     }
 }
 
+/// Accepts one connection. `Async::accept` retries the system call each time it is polled
+/// after its first wait, and the executor polls the accept loop on every wake-up of the
+/// thread that drives `run` (about once per request on a quiet server): an `accept4` that
+/// fails and a re-arm of the listener each time. Here a poll while no connection is pending
+/// only checks the readiness already registered.
+async fn accept(
+    listener: &Async<TcpListener>,
+) -> io::Result<(Async<std::net::TcpStream>, SocketAddr)> {
+    loop {
+        match listener.get_ref().accept() {
+            Ok((tcp, peer)) => return Ok((Async::new(tcp)?, peer)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+        listener.readable().await?;
+    }
+}
+
 /// Settles a job that will never run (shutdown, task dropped) as failed, so its client does
 /// not see it `in_progress` forever.
 struct JobGuard {
@@ -591,7 +609,7 @@ impl Server {
                     OverCapacity::Backlog => Some(cap.acquire_arc().await),
                     OverCapacity::Refuse => None,
                 };
-                Some((permit, self.listener.accept().await))
+                Some((permit, accept(&self.listener).await))
             };
             let Some((permit, accepted)) = next.or(stopped).await else {
                 break;
