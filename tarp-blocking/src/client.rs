@@ -516,13 +516,11 @@ impl ureq::unversioned::resolver::Resolver for LiteralResolver {
             .and_then(|h| h.strip_suffix(']'))
             .unwrap_or(host)
             .parse::<std::net::IpAddr>();
-        let port = uri
-            .port_u16()
-            .or_else(|| match uri.scheme_str() {
-                Some("https") => Some(443),
-                Some("http") => Some(80),
-                _ => None,
-            });
+        let port = uri.port_u16().or_else(|| match uri.scheme_str() {
+            Some("https") => Some(443),
+            Some("http") => Some(80),
+            _ => None,
+        });
         match (ip, port) {
             (Ok(ip), Some(port)) => {
                 let mut addrs = self.empty();
@@ -829,11 +827,10 @@ impl Inner {
     }
 
     fn rpc(&self, name: &str, args: Vec<Value>, kwargs: Kwargs) -> Result<Json> {
-        let body = serde_json::json!({
-            "args": B64.encode(pickle::encode(&Value::Tuple(Arc::new(args)))),
-            "kwargs": B64.encode(pickle::encode(&kwargs.into_value()?)),
-        });
-        let body = serde_json::to_vec(&body).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let args = pickle::encode(&Value::Tuple(Arc::new(args)));
+        let kwargs = pickle::encode(&kwargs.into_value()?);
+        let body = tarp_core::wire::envelope::rpc_request_body(&args, &kwargs);
+        drop((args, kwargs));
         let reply = self.exchange(
             "POST",
             &encode_path(name),

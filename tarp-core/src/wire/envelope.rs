@@ -156,6 +156,31 @@ fn json_response(status: u16, body: Vec<u8>) -> Response {
     Response::new(status, Some(Cow::Borrowed(JSON_MIME)), body)
 }
 
+/// The body of an RPC request (PROTOCOL.md section 4), `{"args":"<base64>","kwargs":"<base64>"}`
+/// from the two pickles, as `serde_json::to_vec` writes that object. Base64 needs no JSON
+/// escaping, so each pickle is encoded straight into a body of exact size: no base64 strings
+/// and no escape scan over them (for a 100 MB argument, two copies of 134 MB saved).
+pub fn rpc_request_body(args_pickle: &[u8], kwargs_pickle: &[u8]) -> Vec<u8> {
+    use base64::Engine as _;
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let len = |p: &[u8]| base64::encoded_len(p.len(), true).unwrap_or(usize::MAX);
+    let size = len(args_pickle)
+        .saturating_add(len(kwargs_pickle))
+        .saturating_add(24);
+    let mut body = Vec::with_capacity(size.min(isize::MAX as usize / 2));
+    let put = |body: &mut Vec<u8>, text: &[u8], pickle: &[u8]| {
+        body.extend_from_slice(text);
+        let at = body.len();
+        body.resize(at + len(pickle), 0);
+        let n = engine.encode_slice(pickle, &mut body[at..]).unwrap_or(0);
+        body.truncate(at + n);
+    };
+    put(&mut body, br#"{"args":""#, args_pickle);
+    put(&mut body, br#"","kwargs":""#, kwargs_pickle);
+    body.extend_from_slice(br#""}"#);
+    body
+}
+
 /// Serializes `value` exactly as CPython's `json.dumps(value)` with default arguments would:
 /// `", "` / `": "` separators, `ensure_ascii` escapes, Python float `repr`.
 pub fn to_python_json<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
@@ -375,6 +400,32 @@ mod tests {
             std::str::from_utf8(&body).unwrap(),
             r#"["\u00e9", "\ud83d\ude00", "\u007f", "a\"b\\c\n\u0001"]"#
         );
+    }
+
+    #[test]
+    fn rpc_request_body_is_the_serialized_object() {
+        use base64::Engine as _;
+        let b64 = |p: &[u8]| base64::engine::general_purpose::STANDARD.encode(p);
+        for (a, k) in [
+            (0usize, 0usize),
+            (1, 2),
+            (2, 3),
+            (3, 4),
+            (1000, 7),
+            (65_537, 11),
+        ] {
+            let args: Vec<u8> = (0..a).map(|i| (i * 31 + 7) as u8).collect();
+            let kwargs: Vec<u8> = (0..k).map(|i| (i * 17 + 3) as u8).collect();
+            let expected = serde_json::to_vec(
+                &serde_json::json!({"args": b64(&args), "kwargs": b64(&kwargs)}),
+            )
+            .unwrap();
+            assert_eq!(
+                rpc_request_body(&args, &kwargs),
+                expected,
+                "{a} + {k} bytes"
+            );
+        }
     }
 
     #[test]

@@ -268,11 +268,9 @@ macro_rules! kwargs {
 
 /// The JSON body of an RPC call (PROTOCOL.md section 4).
 pub(crate) fn rpc_body(args: Vec<Value>, kwargs: Kwargs) -> Result<Vec<u8>> {
-    let body = serde_json::json!({
-        "args": B64.encode(pickle::encode(&Value::Tuple(Arc::new(args)))),
-        "kwargs": B64.encode(pickle::encode(&kwargs.into_value()?)),
-    });
-    serde_json::to_vec(&body).map_err(|e| ClientError::Protocol(e.to_string()))
+    let args = pickle::encode(&Value::Tuple(Arc::new(args)));
+    let kwargs = pickle::encode(&kwargs.into_value()?);
+    Ok(tarp_core::wire::envelope::rpc_request_body(&args, &kwargs))
 }
 
 // ---------------------------------------------------------------------------------------------
