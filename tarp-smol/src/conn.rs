@@ -29,11 +29,44 @@ const CLOSE_BUDGET: Duration = Duration::from_secs(1);
 /// Time a connection refused past the cap is given (TLS handshake and the 503 included).
 const REFUSE_BUDGET: Duration = Duration::from_secs(2);
 
-/// A timer firing at `deadline`, or never.
-fn timer(deadline: Option<Instant>) -> Timer {
-    match deadline {
-        Some(at) => Timer::at(at),
-        None => Timer::never(),
+/// What a connection waits on besides its I/O, kept for the connection's life: one timer and
+/// one shutdown listener. A timer made per wait costs a registration with the reactor, which
+/// also interrupts its `epoll_wait` (a notify write, a read and re-arms), and a listener made
+/// per wait costs an allocation and two locks of the channel's list shared by every
+/// connection: both once per request. A deadline only moves later from one request to the
+/// next (the idle deadline), so the timer armed for an earlier one is kept: it may fire
+/// early, then is armed again for the deadline in force.
+pub(crate) struct Waiter<'a> {
+    timer: Timer,
+    armed: Option<Instant>,
+    stop: std::pin::Pin<Box<smol::channel::Recv<'a, ()>>>,
+}
+
+impl<'a> Waiter<'a> {
+    pub(crate) fn new(shared: &'a Shared) -> Self {
+        Waiter {
+            timer: Timer::never(),
+            armed: None,
+            stop: Box::pin(shared.stop.recv()),
+        }
+    }
+
+    /// Resolves once `deadline` has passed (never for `None`).
+    async fn expired(timer: &mut Timer, armed: &mut Option<Instant>, deadline: Option<Instant>) {
+        let Some(deadline) = deadline else {
+            return std::future::pending().await;
+        };
+        loop {
+            if armed.map_or(true, |at| at > deadline) {
+                timer.set_at(deadline);
+                *armed = Some(deadline);
+            }
+            (&mut *timer).await;
+            *armed = None;
+            if Instant::now() >= deadline {
+                return;
+            }
+        }
     }
 }
 
@@ -56,19 +89,20 @@ enum Woke<T> {
 async fn wait<T>(
     op: impl std::future::Future<Output = T>,
     deadline: Option<Instant>,
-    shared: &Shared,
+    waiter: &mut Waiter<'_>,
     stopping: bool,
 ) -> Woke<T> {
     let op = async { Woke::Done(op.await) };
+    let Waiter { timer, armed, stop } = waiter;
     let expired = async {
-        timer(deadline).await;
+        Waiter::expired(timer, armed, deadline).await;
         Woke::Deadline
     };
     let stop = async {
         if stopping {
             std::future::pending::<()>().await;
         }
-        let _ = shared.stop.recv().await;
+        let _ = stop.as_mut().await;
         Woke::Stop
     };
     op.or(expired).or(stop).await
@@ -90,7 +124,8 @@ pub(crate) async fn serve(
         Some(acceptor) => {
             // Boxed: the handshake's state is large and must not enlarge every task.
             let handshake = Box::pin(acceptor.accept(tcp));
-            match wait(handshake, conn.poll_timeout(), &shared, false).await {
+            let mut waiter = Waiter::new(&shared);
+            match wait(handshake, conn.poll_timeout(), &mut waiter, false).await {
                 Woke::Done(Ok(tls)) => Stream::tls(tls),
                 Woke::Done(Err(e)) => {
                     log::debug!("{peer}: TLS handshake failed: {e}");
@@ -117,6 +152,9 @@ async fn drive(
     peer: SocketAddr,
 ) -> bool {
     let mut stopping = false;
+    let mut waiter = Waiter::new(shared);
+    // The last read returned less than it had room for: the socket was drained then.
+    let mut drained = false;
     loop {
         if !stopping && shared.stop.is_closed() {
             stopping = true;
@@ -139,7 +177,7 @@ async fn drive(
             }
             Next::Write => {
                 let deadline = conn.poll_timeout();
-                match wait(stream.write(conn.transmit()), deadline, shared, true).await {
+                match wait(stream.write(conn.transmit()), deadline, &mut waiter, true).await {
                     Woke::Done(Ok(0)) => return false,
                     Woke::Done(Ok(n)) => conn.advance(n),
                     Woke::Done(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -157,10 +195,12 @@ async fn drive(
                     continue;
                 }
                 let outcome = match stream {
-                    Stream::Plain(tcp) => read_plain(tcp, conn, deadline, shared, stopping).await,
+                    Stream::Plain(tcp) => {
+                        read_plain(tcp, conn, deadline, &mut waiter, stopping, &mut drained).await
+                    }
                     Stream::Tls(tls) => {
                         // Records rustls still holds must reach the peer before we wait.
-                        match wait(tls.flush(), deadline, shared, true).await {
+                        match wait(tls.flush(), deadline, &mut waiter, true).await {
                             Woke::Done(Ok(())) => {}
                             Woke::Done(Err(e)) => {
                                 log::debug!("{peer}: flush failed: {e}");
@@ -171,7 +211,7 @@ async fn drive(
                                 continue;
                             }
                         }
-                        read_tls(tls, conn, deadline, shared, stopping).await
+                        read_tls(tls, conn, deadline, &mut waiter, stopping).await
                     }
                 };
                 match outcome {
@@ -206,31 +246,43 @@ async fn drive(
     }
 }
 
-/// One read on a plain socket. Tries at once (the bytes are often there already); if none
-/// are, releases the connection's buffers and waits for readiness holding no buffer, so an
-/// idle connection costs no memory for them. `Ok(WouldBlock)`-like spurious wake-ups come
-/// back as a `WouldBlock` error and the caller just polls again.
+/// One read on a plain socket. Tries at once (the bytes are often there already) unless the
+/// last read drained the socket (`drained`: it returned less than it had room for, so the
+/// next bytes can only be those the peer sends after our answer, and trying costs a failed
+/// `recvfrom` per request); then, or if none are there, releases the connection's buffers
+/// and waits for readiness holding no buffer, so an idle connection costs no memory for
+/// them. `Ok(WouldBlock)`-like spurious wake-ups come back as a `WouldBlock` error and the
+/// caller just polls again.
 async fn read_plain(
     tcp: &Async<TcpStream>,
     conn: &mut ServerConn,
     deadline: Option<Instant>,
-    shared: &Shared,
+    waiter: &mut Waiter<'_>,
     stopping: bool,
+    drained: &mut bool,
 ) -> Woke<io::Result<usize>> {
-    let buf = conn.recv_buf();
-    if buf.is_empty() {
-        return Woke::Done(Err(io::Error::other(
-            "connection asked for input but has no room",
-        )));
+    if !*drained {
+        let buf = conn.recv_buf();
+        if buf.is_empty() {
+            return Woke::Done(Err(io::Error::other(
+                "connection asked for input but has no room",
+            )));
+        }
+        let room = buf.len();
+        match (&mut tcp.get_ref()).read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            done => {
+                *drained = matches!(done, Ok(n) if n > 0 && n < room);
+                return Woke::Done(done);
+            }
+        }
+        // Nothing read: hand the room back.
+        conn.recv_done(0);
     }
-    match (&mut tcp.get_ref()).read(buf) {
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-        done => return Woke::Done(done),
-    }
-    // Nothing read: hand the room back, then free it while waiting.
-    conn.recv_done(0);
+    *drained = false;
+    // Free the room while waiting.
     conn.release_buffers();
-    match wait(tcp.readable(), deadline, shared, stopping).await {
+    match wait(tcp.readable(), deadline, waiter, stopping).await {
         Woke::Done(Ok(())) => Woke::Done(Err(io::ErrorKind::WouldBlock.into())),
         Woke::Done(Err(e)) => Woke::Done(Err(e)),
         Woke::Deadline => Woke::Deadline,
@@ -245,12 +297,12 @@ async fn read_tls(
     tls: &mut futures_rustls::TlsStream<Async<TcpStream>>,
     conn: &mut ServerConn,
     deadline: Option<Instant>,
-    shared: &Shared,
+    waiter: &mut Waiter<'_>,
     stopping: bool,
 ) -> Woke<io::Result<usize>> {
     if tls.get_ref().1.wants_read() {
         conn.release_buffers();
-        match wait(tls.get_ref().0.readable(), deadline, shared, stopping).await {
+        match wait(tls.get_ref().0.readable(), deadline, waiter, stopping).await {
             Woke::Done(Ok(())) => {}
             Woke::Done(Err(e)) => return Woke::Done(Err(e)),
             Woke::Deadline => return Woke::Deadline,
@@ -263,7 +315,7 @@ async fn read_tls(
             "connection asked for input but has no room",
         )));
     }
-    wait(tls.read(buf), deadline, shared, stopping).await
+    wait(tls.read(buf), deadline, waiter, stopping).await
 }
 
 /// Ends a connection: flushes what TLS still holds, sends `close_notify` and the TCP FIN;
