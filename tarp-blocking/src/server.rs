@@ -743,6 +743,25 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
+/// The socket timeouts last set on a connection (`None`: not known), so that a wait that
+/// can keep them makes no `setsockopt` call: two per request otherwise.
+#[derive(Default)]
+struct SetTimeouts {
+    read: Option<Option<Duration>>,
+    write: Option<Option<Duration>>,
+}
+
+/// Whether the socket timeout `set` can stay for a wait of `want`: it ends no later than
+/// the deadline and not much earlier (an early end only costs a `handle_timeout` that does
+/// nothing before the deadline, then a new timeout).
+fn keeps(set: Option<Option<Duration>>, want: Option<Duration>) -> bool {
+    match (set, want) {
+        (Some(None), None) => true,
+        (Some(Some(t)), Some(w)) => t <= w && t >= w / 2,
+        _ => false,
+    }
+}
+
 /// Drives one connection to its end: the read, feed, poll, write loop.
 fn serve_connection(shared: &Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
     let mut conn = ServerConn::new(shared.limits.clone(), Instant::now());
@@ -755,6 +774,7 @@ fn serve_connection(shared: &Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
     };
     let mut told_to_stop = false;
     let mut refused = false;
+    let mut set = SetTimeouts::default();
     loop {
         if !told_to_stop && shared.stopping() {
             told_to_stop = true;
@@ -793,8 +813,11 @@ fn serve_connection(shared: &Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
                     conn.handle_timeout(Instant::now());
                     continue;
                 }
-                if stream.set_write_timeout(wait).is_err() {
-                    break;
+                if !keeps(set.write, wait) {
+                    if stream.set_write_timeout(wait).is_err() {
+                        break;
+                    }
+                    set.write = Some(wait);
                 }
                 match stream.write(conn.transmit()) {
                     Ok(0) => break,
@@ -813,7 +836,10 @@ fn serve_connection(shared: &Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
                     let wait = conn
                         .poll_timeout()
                         .map(|d| d.saturating_duration_since(now));
-                    let _ = stream.set_write_timeout(wait.or(Some(shared.limits.write_timeout)));
+                    let wait = wait.or(Some(shared.limits.write_timeout));
+                    if !keeps(set.write, wait) {
+                        set.write = stream.set_write_timeout(wait).is_ok().then_some(wait);
+                    }
                     if let Err(e) = stream.flush() {
                         log::debug!("{peer}: flush failed: {e}");
                         break;
@@ -829,8 +855,11 @@ fn serve_connection(shared: &Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
                 if !told_to_stop {
                     wait = Some(wait.map_or(SHUTDOWN_POLL, |w| w.min(SHUTDOWN_POLL)));
                 }
-                if stream.set_read_timeout(wait).is_err() {
-                    break;
+                if !keeps(set.read, wait) {
+                    if stream.set_read_timeout(wait).is_err() {
+                        break;
+                    }
+                    set.read = Some(wait);
                 }
                 let buf = conn.recv_buf();
                 if buf.is_empty() {
