@@ -2,11 +2,11 @@
 # A fuzzing campaign: runs targets one after another (never two at once), each for the given
 # number of seconds through fuzz/run.sh, at low priority, and appends one line per run to
 # fuzz/campaign.log:
-#   <UTC time>  <target>  <seconds>  <exec count>  <crashes>  <exit status>
+#   <UTC time>  <target>  <seconds run>  <exec count>  <crashes>  <exit status>
 # usage: fuzz/campaign.sh <seconds> [target...]   (default: every [[bin]] in fuzz/Cargo.toml)
 # e.g.   nohup fuzz/campaign.sh 600 &   then   column -t fuzz/campaign.log
-# The exec count is libFuzzer's final "Done N runs" (or its last "#N" status line when the run
-# stopped early); crashes counts the files the run added to fuzz/artifacts/<target>/. The full
+# The exec count and seconds are libFuzzer's final "Done N runs in S seconds" (or, when the
+# run stopped early on a crash, its last "#N ... exec/s: R" status line: N, and N / R); crashes counts the files the run added to fuzz/artifacts/<target>/. The full
 # output of each run is kept in fuzz/target/campaign/<target>-<time>.out.
 # Totals per target: fuzz/campaign.sh --summary
 set -uo pipefail
@@ -41,8 +41,18 @@ for t in "${targets[@]}"; do
   nice -n 10 ./run.sh "$t" "$seconds" -timeout=60 >"$out" 2>&1
   status=$?
   after=$(find "artifacts/$t" -type f | wc -l)
-  execs=$(grep -o 'Done [0-9]* runs' "$out" | tail -1 | grep -o '[0-9]*')
-  [ -n "$execs" ] || execs=$(grep -o '^#[0-9]*' "$out" | tail -1 | tr -d '#')
-  [ -n "$execs" ] || execs=0
-  echo "$stamp $t $seconds $execs $((after - before)) $status" >>"$log"
+  # libFuzzer's own count and time when it ends normally; after a crash, its last status
+  # line (executions, and executions per second, for the time it ran).
+  done_line=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$out" | tail -1)
+  if [ -n "$done_line" ]; then
+    execs=$(echo "$done_line" | awk '{print $2}')
+    ran=$(echo "$done_line" | awk '{print $5}')
+  else
+    last=$(grep '^#[0-9]' "$out" | tail -1)
+    execs=$(echo "$last" | grep -o '^#[0-9]*' | tr -d '#')
+    rate=$(echo "$last" | grep -o 'exec/s: [0-9]*' | grep -o '[0-9]*')
+    [ -n "$execs" ] || execs=0
+    ran=$(( ${rate:-0} > 0 ? execs / rate : 0 ))
+  fi
+  echo "$stamp $t $ran $execs $((after - before)) $status" >>"$log"
 done
