@@ -9,14 +9,40 @@ use tarp_core::wire::pickle::{
     decode, encode, from_value, to_json, NdArray, PickleError, Value, MAX_DEPTH, MAX_WALK_DEPTH,
 };
 
-/// Generous: every case takes milliseconds in a release build.
+/// The floor of the time bound: every case takes milliseconds in a release build.
 const TIME_LIMIT: Duration = Duration::from_secs(2);
 
+/// The time bound for one hostile decode: [`TIME_LIMIT`], or 50 times what this build takes
+/// to decode a benign 1 MB pickle on this machine now, whichever is larger. Every case here
+/// is at most a few MB and must decode in time linear in its size, so an expansion or a
+/// quadratic walk (minutes for a million operands) still blows far past the bound, while a
+/// debug build on a loaded machine does not.
+fn time_limit() -> Duration {
+    static LIMIT: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        let mut benign = vec![0x80, 2, b']', b'('];
+        for _ in 0..500_000 {
+            benign.extend_from_slice(b"K\x01");
+        }
+        benign.extend_from_slice(b"e.");
+        let best = (0..3)
+            .map(|_| {
+                let t = Instant::now();
+                assert!(matches!(decode(&benign), Ok(Value::List(l)) if l.len() == 500_000));
+                t.elapsed()
+            })
+            .min()
+            .unwrap_or_default();
+        TIME_LIMIT.max(best * 50)
+    })
+}
+
 fn timed<T>(f: impl FnOnce() -> T) -> T {
+    let limit = time_limit();
     let t = Instant::now();
     let r = f();
     let e = t.elapsed();
-    assert!(e < TIME_LIMIT, "took {e:?}");
+    assert!(e < limit, "took {e:?} (bound {limit:?})");
     r
 }
 
