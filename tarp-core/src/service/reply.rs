@@ -2,8 +2,6 @@
 
 use std::borrow::Cow;
 
-use base64::Engine;
-
 use crate::http::Response;
 use crate::wire::envelope::{self, ErrorKind};
 
@@ -77,10 +75,7 @@ impl Reply {
         match self {
             Reply::Json(v) => envelope::success(mime("application/json"), &v),
             Reply::Text(t) => envelope::success(mime("text/plain"), &t),
-            Reply::Bytes(b) => envelope::success(
-                mime("application/octet-stream"),
-                &base64::engine::general_purpose::STANDARD.encode(b),
-            ),
+            Reply::Bytes(b) => envelope::success_base64(mime("application/octet-stream"), &b),
             Reply::None => envelope::success(None, &serde_json::Value::Null),
             Reply::Raw { mime, bytes } => {
                 let mime = if mime.is_empty() {

@@ -140,6 +140,43 @@ pub fn success<T: Serialize + ?Sized>(mimetype: Option<&str>, result: &T) -> Res
     }
 }
 
+/// [`success`] with `base64(bytes)` as the result (a bytes result, PROTOCOL.md section 6),
+/// written straight into the body: a fixed head, the base64 text encoded in place and a fixed
+/// tail, the same bytes as [`success`] of the base64 string (base64 needs no JSON escaping),
+/// without the intermediate string, the escape scan over it and the body's regrowth. A
+/// `mimetype` that JSON would escape takes the general path.
+pub fn success_base64(mimetype: Option<&str>, bytes: &[u8]) -> Response {
+    use base64::Engine as _;
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let plain = |m: &str| {
+        m.bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    };
+    let text_len = base64::encoded_len(bytes.len(), true);
+    let (Some(text_len), true) = (text_len, mimetype.map_or(true, plain)) else {
+        return success(mimetype, &engine.encode(bytes));
+    };
+    let mut body = Vec::with_capacity(64 + mimetype.map_or(4, str::len) + text_len);
+    body.extend_from_slice(br#"{"status": "success", "mimetype": "#);
+    match mimetype {
+        Some(m) => {
+            body.push(b'"');
+            body.extend_from_slice(m.as_bytes());
+            body.push(b'"');
+        }
+        None => body.extend_from_slice(b"null"),
+    }
+    body.extend_from_slice(br#", "result": ""#);
+    let at = body.len();
+    body.resize(at + text_len, 0);
+    match engine.encode_slice(bytes, &mut body[at..]) {
+        Ok(n) if n == text_len => {}
+        _ => return success(mimetype, &engine.encode(bytes)),
+    }
+    body.extend_from_slice(br#""}"#);
+    json_response(200, body)
+}
+
 /// An error response: the kind's status, an error envelope, and `Retry-After` for
 /// [`ErrorKind::OperationInProgress`].
 pub fn error(kind: ErrorKind, message: &str) -> Response {
@@ -425,6 +462,26 @@ mod tests {
                 expected,
                 "{a} + {k} bytes"
             );
+        }
+    }
+
+    #[test]
+    fn base64_success_is_the_serialized_one() {
+        use base64::Engine as _;
+        let b64 = |p: &[u8]| base64::engine::general_purpose::STANDARD.encode(p);
+        for mime in [
+            None,
+            Some("application/octet-stream"),
+            Some("image/png"),
+            Some("x/\"quoted\""),
+            Some("x/caf\u{e9}"),
+        ] {
+            for len in [0usize, 1, 2, 3, 4, 100, 65_537] {
+                let bytes: Vec<u8> = (0..len).map(|i| (i * 13 + 5) as u8).collect();
+                let direct = success_base64(mime, &bytes);
+                let serialized = success(mime, &b64(&bytes));
+                assert_eq!(direct, serialized, "{mime:?}, {len} bytes");
+            }
         }
     }
 
