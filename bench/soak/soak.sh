@@ -10,7 +10,7 @@
 #
 # Environment: SOAK_MINUTES (default 15; SOAK_SECONDS overrides it), SOAK_WORKERS (default 6), SOAK_DELAY (the demo's
 # simulated work time in seconds, default 0.1), SOAK_RESULTS (directory for the summaries,
-# default bench/soak/results), CARGO_TARGET_DIR (where the release build goes).
+# default bench/soak/summaries), CARGO_TARGET_DIR (where the release build goes).
 # Exit status: 0 when every server's verdict is OK. The load driver is bench/soak/load.py
 # (Python 3 standard library, plus numpy to check rpcExample's arrays).
 set -euo pipefail
@@ -20,12 +20,15 @@ minutes=${SOAK_MINUTES:-15}
 seconds=${SOAK_SECONDS:-$((minutes * 60))}
 workers=${SOAK_WORKERS:-6}
 delay=${SOAK_DELAY:-0.1}
-results=${SOAK_RESULTS:-bench/soak/results}
+results=${SOAK_RESULTS:-bench/soak/summaries}
 runtimes=("$@")
 [ ${#runtimes[@]} -gt 0 ] || runtimes=(blocking smol)
 
 cargo build --release --quiet --bin tarp
 bin="${CARGO_TARGET_DIR:-target}/release/tarp"
+# What was built: the commit, marked when the working tree differed from it.
+rev=$(git rev-parse --short HEAD)
+git diff --quiet HEAD -- Cargo.toml Cargo.lock src tarp-core tarp-blocking tarp-smol || rev="$rev+local changes"
 mkdir -p "$results"
 
 free_port() {
@@ -45,7 +48,7 @@ for rt in "${runtimes[@]}"; do
   stamp=$(date -u +%Y%m%dT%H%M%SZ)
   out="$results/$rt-$stamp.txt"
   {
-    echo "soak of tarp demo --runtime $rt ($(git rev-parse --short HEAD), $(nproc) cores, $stamp)"
+    echo "soak of tarp demo --runtime $rt ($rev, $(nproc) cores, $stamp)"
     echo "load: $seconds s, demo delay $delay s"
   } >"$out"
   set +e
