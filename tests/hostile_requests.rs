@@ -658,6 +658,41 @@ fn smol_framing_cases_of_issue_9() {
     framing_on(Kind::Smol);
 }
 
+/// After a refusal the server half-closes at once, then drains what the peer still sends for
+/// up to 500 ms (so its answer is not destroyed by a reset): the client sees the end of the
+/// stream right after the answer, not once the drain is over. Five tries, one of them under
+/// 300 ms suffices (a server that sends its FIN only after the drain never is), so a busy
+/// machine cannot fail it.
+fn refusal_ends_the_stream_at_once_on(kind: Kind) {
+    let (service, _gate) = conformance_service();
+    let server = Running::start(kind, service);
+    let mut fastest = Duration::MAX;
+    for _ in 0..5 {
+        let mut conn = Conn::connect(server.addr());
+        conn.send(&[&b"GET /text HTTP/1.1\nHost: x\n\n"[..], FOLLOW_UP].concat());
+        let resp = conn.expect_response("bare LF");
+        assert_eq!(resp.status, 400);
+        let t0 = Instant::now();
+        assert!(conn.closes_with_nothing_more(), "{kind:?}");
+        fastest = fastest.min(t0.elapsed());
+    }
+    assert!(
+        fastest < Duration::from_millis(300),
+        "{kind:?}: the end of stream came {fastest:?} after the refusal at best"
+    );
+    server.shutdown();
+}
+
+#[test]
+fn blocking_refusal_ends_the_stream_at_once() {
+    refusal_ends_the_stream_at_once_on(Kind::Blocking);
+}
+
+#[test]
+fn smol_refusal_ends_the_stream_at_once() {
+    refusal_ends_the_stream_at_once_on(Kind::Smol);
+}
+
 // ------------------------------------------------------------------ queries, forms, pickles
 
 /// Generous for a debug build on a busy machine: what it catches is unbounded work.

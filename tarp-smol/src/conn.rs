@@ -326,6 +326,13 @@ async fn finish(mut stream: ServerStream, refused: bool) {
         let _ = stream.close().await;
     };
     closing.or(sleep_until(Instant::now() + CLOSE_BUDGET)).await;
+    // Closing an `Async<TcpStream>` only flushes it: send the FIN here, so the peer sees the
+    // end now rather than once the lingering drain below is over.
+    let tcp = match &stream {
+        Stream::Plain(tcp) => tcp.get_ref(),
+        Stream::Tls(tls) => tls.get_ref().0.get_ref(),
+    };
+    let _ = tcp.shutdown(std::net::Shutdown::Write);
     if refused {
         drain(&mut stream, Instant::now() + LINGER).await;
     }
