@@ -98,6 +98,8 @@ fn service() -> Arc<Service> {
     s.rpc("names", |d: HashMap<String, i64>| Ok(d.len()))
         .params(["d"]);
     s.rpc("echo_value", |v: Value| Ok(v)).params(["value"]);
+    s.rpc("texts", |xs: Vec<String>| Ok(xs.len()))
+        .params(["xs"]);
     s.get("echo", |q: &Query, _: Body| Ok(Reply::json(q.to_json())));
     s.post("form", |q: &Query, body: Body| {
         Ok(Reply::json(
@@ -618,6 +620,45 @@ fn hostile_pickles_are_400s_naming_the_problem_in_bounded_time_and_memory() {
     }
     assert_eq!(HANDLER_RUNS.load(Ordering::SeqCst), 0, "a handler ran");
     assert!(!marker.exists(), "a pickle was executed");
+}
+
+/// `[n, n, ...]`: one memoised integer of `bytes` bytes (LONG4) referenced `refs` times.
+fn shared_big_int(bytes: usize, refs: usize) -> Vec<u8> {
+    let mut p = vec![0x80, 2, 0x8b];
+    p.extend_from_slice(&(bytes as u32).to_le_bytes());
+    p.extend(std::iter::repeat(0x7f).take(bytes));
+    p.extend_from_slice(b"q\x00](");
+    p.extend(std::iter::repeat([b'h', 0]).take(refs).flatten());
+    p.extend_from_slice(b"e\x85.");
+    p
+}
+
+#[test]
+fn big_integers_converted_to_text_are_budgeted() {
+    // Converting an integer to decimal text takes time quadratic in its size (about a
+    // millisecond for 4000 digits): a 21 KB pickle referencing one such integer 10,000 times,
+    // bound to a list of strings, once took 11 s of CPU (release build). It is charged for
+    // that work against the walk's budget, and refused.
+    let svc = service();
+    let request = rpc("texts", &shared_big_int(1700, 10_000), &empty_kwargs());
+    let out = exchange(&svc, &request);
+    report("4094-digit int x 10,000 as strings", request.len(), &out);
+    expect(
+        &out,
+        "shared big int as strings",
+        400,
+        "argument 'xs'",
+        true,
+    );
+    assert!(out.message(0).contains("expands"), "{}", out.message(0));
+    // A few big integers as text are fine.
+    let request = rpc("texts", &shared_big_int(1700, 20), &empty_kwargs());
+    let out = exchange(&svc, &request);
+    expect(&out, "shared big int x 20", 200, "", true);
+    // The same shape as values (no conversion) stays cheap and shared.
+    let request = rpc("echo_value", &shared_big_int(1700, 10_000), &empty_kwargs());
+    let out = exchange(&svc, &request);
+    expect(&out, "shared big int echoed", 200, "", true);
 }
 
 #[test]
