@@ -2,6 +2,7 @@
 //! complement, little-endian, minimal length. Only the few operations TARP needs: parse and
 //! print decimal text (bounded like CPython: 4300 digits) and narrow to Rust integers/floats.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use super::Value;
@@ -90,21 +91,21 @@ pub(crate) fn from_u128(x: u128) -> Value {
 /// Magnitude of a two's complement value as little-endian 32-bit limbs, and its sign.
 fn magnitude(b: &[u8]) -> (bool, Vec<u32>) {
     let neg = is_negative(b);
-    let mut bytes = b.to_vec();
-    if neg {
-        // Negate: invert and add one.
-        let mut carry = true;
-        for x in bytes.iter_mut() {
-            let (v, c) = (!*x).overflowing_add(u8::from(carry));
-            *x = v;
-            carry = c;
-        }
-    }
-    let mut limbs: Vec<u32> = bytes
+    // Negated (invert and add one) on the fly when negative, straight into 32-bit limbs.
+    let mut carry = neg;
+    let mut limbs: Vec<u32> = b
         .chunks(4)
         .map(|c| {
             let mut buf = [0u8; 4];
-            buf[..c.len()].copy_from_slice(c);
+            for (d, &x) in buf.iter_mut().zip(c) {
+                *d = if neg {
+                    let (v, over) = (!x).overflowing_add(u8::from(carry));
+                    carry = over;
+                    v
+                } else {
+                    x
+                };
+            }
             u32::from_le_bytes(buf)
         })
         .collect();
@@ -134,7 +135,8 @@ pub(crate) fn to_decimal(b: &[u8]) -> Option<String> {
     if limbs.is_empty() {
         return Some("0".into());
     }
-    let mut chunks = Vec::new();
+    // Each chunk of nine digits takes a little under 30 bits.
+    let mut chunks = Vec::with_capacity(limbs.len() * 32 / 29 + 1);
     while !limbs.is_empty() {
         let mut rem = 0u64;
         for limb in limbs.iter_mut().rev() {
@@ -151,12 +153,14 @@ pub(crate) fn to_decimal(b: &[u8]) -> Option<String> {
     if neg {
         s.push('-');
     }
+    // Written in place: no allocation per chunk (a shared big integer may be converted
+    // many times within one walk's budget).
     let mut it = chunks.iter().rev();
     if let Some(first) = it.next() {
-        s.push_str(&first.to_string());
+        let _ = write!(s, "{first}");
     }
     for c in it {
-        s.push_str(&format!("{c:09}"));
+        let _ = write!(s, "{c:09}");
     }
     if s.trim_start_matches('-').len() > MAX_STR_DIGITS {
         return None;
