@@ -14,6 +14,11 @@
 //! that remain before anything is reserved; each stack entry is pushed by an opcode that used
 //! at least one input byte; container entries created by copying (a `set(list)` reduce) and
 //! bytes created by conversion (`_codecs.encode`, arrays) draw from budgets of twice the input.
+//!
+//! A bytes operand longer than [`INLINE_BYTES`] is not copied when read: it stays a range of
+//! the input (an arena node) until the value needs it. A numpy array's data is converted
+//! straight from that range, so decoding a pickled array holds the input and the array, not
+//! a third copy in between; bytes that end up in the value are copied once, when converted.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -51,6 +56,10 @@ impl Default for Limits {
 }
 
 type NodeId = u32;
+
+/// Bytes operands up to this length are copied when read; longer ones are kept as a range of
+/// the input until the value needs them (see the module doc).
+const INLINE_BYTES: usize = 4096;
 
 /// A stack or memo entry: a finished leaf, or a container still in the arena.
 #[derive(Clone)]
@@ -123,6 +132,8 @@ enum Node {
     PendingArray,
     /// A finished value (an array after `BUILD`, or a container after conversion).
     Done(Value),
+    /// A bytes object not yet copied: the range `start..end` of the input.
+    Raw(usize, usize),
 }
 
 impl Node {
@@ -137,6 +148,7 @@ impl Node {
             Node::Dtype(..) => "numpy.dtype",
             Node::PendingArray => "numpy.ndarray without state",
             Node::Done(v) => v.type_name(),
+            Node::Raw(..) => "bytes",
         }
     }
 
@@ -415,13 +427,41 @@ impl<'a> Decoder<'a> {
 
     /// The arena index of the node on top of the stack (which stays there).
     fn top_node(&self) -> Res<NodeId> {
-        match self.top()? {
-            Slot::N(id) => Ok(*id),
-            Slot::V(v) => Err(self.err(format!(
-                "{} cannot be applied to a {}",
-                op_name(self.op),
-                v.type_name()
-            ))),
+        let kind = match self.top()? {
+            Slot::N(id) => match &self.nodes[*id as usize] {
+                // Bytes not yet copied are a leaf, as the copied ones are.
+                Node::Raw(..) => "bytes",
+                _ => return Ok(*id),
+            },
+            Slot::V(v) => v.type_name(),
+        };
+        Err(self.err(format!(
+            "{} cannot be applied to a {kind}",
+            op_name(self.op)
+        )))
+    }
+
+    /// Pushes a bytes operand just read (`b`, the last `b.len()` bytes consumed): copied if
+    /// short, else kept as a range of the input.
+    fn push_bytes(&mut self, b: &'a [u8]) -> Res<()> {
+        if b.len() <= INLINE_BYTES {
+            self.push(Slot::V(Value::Bytes(Arc::from(b))));
+            return Ok(());
+        }
+        let end = self.pos;
+        self.push_node(Node::Raw(end - b.len(), end))
+    }
+
+    /// The contents of a bytes slot (copied or still in the input), or `None` if it is not
+    /// bytes.
+    fn bytes_of(&self, s: &Slot) -> Option<BytesRef<'a>> {
+        match s {
+            Slot::V(Value::Bytes(b)) => Some(BytesRef::Shared(Arc::clone(b))),
+            Slot::N(id) => match self.nodes[*id as usize] {
+                Node::Raw(start, end) => Some(BytesRef::Input(&self.data[start..end])),
+                _ => None,
+            },
+            Slot::V(_) => None,
         }
     }
 
@@ -799,7 +839,7 @@ impl<'a> Decoder<'a> {
                 b'B' => {
                     let n = self.u32()?;
                     let b = self.counted(u64::from(n))?;
-                    self.push(Slot::V(Value::Bytes(Arc::from(b))));
+                    self.push_bytes(b)?;
                 }
                 b'C' => {
                     let n = self.u8()?;
@@ -809,7 +849,7 @@ impl<'a> Decoder<'a> {
                 0x8e | 0x96 => {
                     let n = self.u64()?;
                     let b = self.counted(n)?;
-                    self.push(Slot::V(Value::Bytes(Arc::from(b))));
+                    self.push_bytes(b)?;
                 }
                 0x97 | 0x98 => {
                     return Err(self.err(
@@ -1107,6 +1147,9 @@ impl<'a> Decoder<'a> {
                 match args.as_slice() {
                     [] => Ok(Slot::V(Value::Bytes(Arc::from(&[][..])))),
                     [Slot::V(Value::Bytes(b))] => Ok(Slot::V(Value::Bytes(b.clone()))),
+                    [s @ Slot::N(id)] if matches!(self.nodes[*id as usize], Node::Raw(..)) => {
+                        Ok(s.clone())
+                    }
                     [Slot::V(Value::Str(s)), Slot::V(Value::Str(enc))] => {
                         Ok(Slot::V(self.latin1(s, enc)?))
                     }
@@ -1169,15 +1212,12 @@ impl<'a> Decoder<'a> {
             Global::Scalar => {
                 self.arity(g, &args, &[2])?;
                 let (dtype, order) = self.dtype_of(&args[0])?;
-                let raw = match &args[1] {
-                    Slot::V(Value::Bytes(b)) => b.clone(),
-                    other => {
-                        return Err(self.err(format!(
-                            "numpy scalar data must be bytes, not {}",
-                            self.slot_kind(other)
-                        )))
-                    }
-                };
+                let raw = self.bytes_of(&args[1]).ok_or_else(|| {
+                    self.err(format!(
+                        "numpy scalar data must be bytes, not {}",
+                        self.slot_kind(&args[1])
+                    ))
+                })?;
                 let arr =
                     NdArray::from_raw(dtype, Vec::new(), &raw, order == ByteOrder::Big, false)
                         .map_err(|e| self.err(format!("numpy scalar: {e}")))?;
@@ -1185,15 +1225,12 @@ impl<'a> Decoder<'a> {
             }
             Global::FromBuffer => {
                 self.arity(g, &args, &[4])?;
-                let raw = match &args[0] {
-                    Slot::V(Value::Bytes(b)) => b.clone(),
-                    other => {
-                        return Err(self.err(format!(
-                            "_frombuffer() data must be bytes, not {}",
-                            self.slot_kind(other)
-                        )))
-                    }
-                };
+                let raw = self.bytes_of(&args[0]).ok_or_else(|| {
+                    self.err(format!(
+                        "_frombuffer() data must be bytes, not {}",
+                        self.slot_kind(&args[0])
+                    ))
+                })?;
                 let (dtype, order) = self.dtype_of(&args[1])?;
                 let shape = self.shape(&args[2])?;
                 let fortran = match &args[3] {
@@ -1339,15 +1376,12 @@ impl<'a> Decoder<'a> {
                     Slot::V(Value::Int(i)) => *i != 0,
                     _ => return Err(self.err("numpy.ndarray state: is_fortran must be a bool")),
                 };
-                let raw = match &st[3] {
-                    Slot::V(Value::Bytes(b)) => b.clone(),
-                    other => {
-                        return Err(self.err(format!(
-                            "numpy.ndarray data must be bytes, not {} (arrays of Python objects are not supported)",
-                            self.slot_kind(other)
-                        )))
-                    }
-                };
+                let raw = self.bytes_of(&st[3]).ok_or_else(|| {
+                    self.err(format!(
+                        "numpy.ndarray data must be bytes, not {} (arrays of Python objects are not supported)",
+                        self.slot_kind(&st[3])
+                    ))
+                })?;
                 let arr = self.array(dtype, order, shape, &raw, fortran)?;
                 self.nodes[id as usize] = Node::Done(Value::NdArray(arr));
                 Ok(())
@@ -1452,6 +1486,7 @@ impl<'a> Decoder<'a> {
     /// as `Node::Done`).
     fn convert(&mut self, id: NodeId) -> Res<()> {
         let taken = std::mem::replace(&mut self.nodes[id as usize], Node::PendingArray);
+        let data = self.data;
         let nodes = &self.nodes;
         let val = |s: Slot| -> Value {
             match s {
@@ -1471,6 +1506,8 @@ impl<'a> Decoder<'a> {
                 v.into_iter().map(|(k, x)| (val(k), val(x))).collect(),
             )),
             Node::Done(v) => v,
+            // The one copy of bytes kept in the input: memo hits and `DUP` share this value.
+            Node::Raw(start, end) => Value::Bytes(Arc::from(&data[start..end])),
             other => {
                 let k = other.kind();
                 self.nodes[id as usize] = other;
@@ -1489,6 +1526,23 @@ impl<'a> Decoder<'a> {
             "containers nested deeper than {} levels (refused)",
             self.max_depth
         ))
+    }
+}
+
+/// The contents of a bytes operand: still in the input, or already a shared copy.
+enum BytesRef<'a> {
+    Input(&'a [u8]),
+    Shared(Arc<[u8]>),
+}
+
+impl std::ops::Deref for BytesRef<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            BytesRef::Input(b) => b,
+            BytesRef::Shared(b) => b,
+        }
     }
 }
 

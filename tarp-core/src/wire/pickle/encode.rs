@@ -300,17 +300,22 @@ impl Encoder {
     }
 
     fn bytes(&mut self, b: &[u8]) {
-        if let Ok(n) = u8::try_from(b.len()) {
+        self.bytes_head(b.len());
+        self.out.extend_from_slice(b);
+    }
+
+    /// The opcode and length of a bytes object of `len` bytes, whose contents follow.
+    fn bytes_head(&mut self, len: usize) {
+        if let Ok(n) = u8::try_from(len) {
             self.out.extend_from_slice(&[b'C', n]);
-        } else if let Ok(n) = u32::try_from(b.len()) {
+        } else if let Ok(n) = u32::try_from(len) {
             self.out.push(b'B');
             self.out.extend_from_slice(&n.to_le_bytes());
         } else {
             // Beyond 4 GiB: BINBYTES8 (protocol 4 opcode, loaded by CPython 3.4+).
             self.out.push(0x8e);
-            self.out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+            self.out.extend_from_slice(&(len as u64).to_le_bytes());
         }
-        self.out.extend_from_slice(b);
     }
 
     /// numpy's own pickled form: `_reconstruct(ndarray, (0,), b'b')` then
@@ -348,9 +353,13 @@ impl Encoder {
         let o = &mut self.out;
         o.extend_from_slice(b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb");
         o.push(0x89); // is_fortran: data is written in C order
-        let mut raw = Vec::new();
-        a.data().write_le_bytes(&mut raw);
-        self.bytes(&raw);
+                      // The elements are written straight into the output (no intermediate copy of the
+                      // array's bytes), with room reserved for them and the few opcodes that close the
+                      // pickle, so a large array's output is allocated once at its final size.
+        let len = a.len() * a.dtype().itemsize();
+        self.bytes_head(len);
+        self.out.reserve(len.saturating_add(64));
+        a.data().write_le_bytes(&mut self.out);
         self.out.extend_from_slice(b"tb");
     }
 }
