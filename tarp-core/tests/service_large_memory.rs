@@ -1,0 +1,167 @@
+//! Heap held by the service while it answers an RPC carrying a large numpy array (issue 8,
+//! scenario 4), counted by a global allocator. The request body (base64, 4/3 of the pickle)
+//! is freed once its base64 is decoded, before the pickle is, and the pickle's array is
+//! converted straight from the decoded bytes: from the request's arrival to the response's
+//! body, the heap never holds more than about 2.33 times the payload (the body and the
+//! decoded pickle; later the result's pickle and the response body). It held 4.33 times
+//! before (the body, the decoded pickle, a bytes copy of the array's data and the array).
+//!
+//! `unsafe` appears only in the `GlobalAlloc` impl, a trait that can only be implemented
+//! unsafely; it counts and delegates to the system allocator.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::time::Instant;
+
+use tarp_core::http::{Request, Version};
+use tarp_core::service::{Dispatch, Service};
+use tarp_core::wire::envelope::rpc_request_body;
+use tarp_core::wire::pickle::{decode, encode, NdArray, Value};
+
+struct Counting;
+
+thread_local! {
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
+
+fn add(n: isize) {
+    let _ = LIVE.try_with(|live| {
+        let now = live.get() + n;
+        live.set(now);
+        let _ = PEAK.try_with(|p| {
+            if now > p.get() {
+                p.set(now)
+            }
+        });
+    });
+}
+
+// SAFETY: every method delegates to `System` with the caller's arguments unchanged; the
+// bookkeeping touches only thread-local cells with const initializers (no allocation).
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        add(layout.size() as isize);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        add(layout.size() as isize);
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        add(new_size as isize - layout.size() as isize);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        add(-(layout.size() as isize));
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn live() -> isize {
+    LIVE.with(Cell::get)
+}
+
+fn reset_peak() {
+    PEAK.with(|p| p.set(live()));
+}
+
+fn peak() -> isize {
+    PEAK.with(Cell::get)
+}
+
+/// The payload: 12 MiB of float64.
+const N: usize = 12 << 20;
+/// Fixed allowance: the service's own small allocations during one call.
+const SLACK: usize = 256 * 1024;
+
+#[test]
+fn an_echoed_array_is_answered_within_two_and_a_third_payloads_of_heap() {
+    let mut svc = Service::new();
+    svc.rpc("echo", |a: NdArray| Ok(a));
+    let now = Instant::now();
+    let sent = NdArray::from_vec((0..N / 8).map(|i| i as f64 - 7.5).collect::<Vec<f64>>());
+    let body = {
+        let args = encode(&Value::tuple(vec![Value::NdArray(sent.clone())]));
+        let kwargs = encode(&Value::dict(Vec::new()));
+        rpc_request_body(&args, &kwargs)
+    };
+    let request = Request::new(
+        "POST",
+        "/echo",
+        Version::Http11,
+        vec![("Content-Type".into(), b"application/json".to_vec())],
+        body,
+    );
+
+    // Everything from here on is the service's: the request (its body 4/3 N) is counted from
+    // the level before it was made.
+    let before_request = live() - (N as isize * 4 / 3);
+    reset_peak();
+    let call = match svc.dispatch(request, now) {
+        Dispatch::Call(call) => call,
+        _ => panic!("a synchronous RPC is a call to run"),
+    };
+    let after_dispatch = live() - before_request;
+    let dispatch_peak = peak() - before_request;
+    let response = call.run();
+    let run_peak = peak() - before_request;
+
+    // After dispatch only the array remains (the body and the decoded pickle are freed).
+    assert!(
+        after_dispatch < (N + SLACK) as isize,
+        "after dispatch {after_dispatch} bytes are held for a payload of {N}"
+    );
+    // The peaks: body + decoded pickle while decoding the base64; later the result's pickle
+    // and the response body.
+    let limit = (N * 7 / 3 + SLACK) as isize;
+    assert!(
+        dispatch_peak <= limit && run_peak <= limit,
+        "peaks {dispatch_peak} (dispatch) and {run_peak} (run) for a payload of {N}: more than 2.33x"
+    );
+
+    // And the answer is the array.
+    assert_eq!(response.status, 200);
+    let json: serde_json::Value = serde_json::from_slice(&response.body).expect("JSON");
+    let text = json["result"]["payload"].as_str().expect("payload");
+    use base64::Engine as _;
+    let pickle = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .expect("base64");
+    let back = decode(&pickle).expect("pickle");
+    assert_eq!(back.as_ndarray(), Some(&sent));
+}
+
+#[test]
+fn the_order_of_rpc_errors_is_kept() {
+    let mut svc = Service::new();
+    svc.rpc("f", |a: i64| Ok(a));
+    let now = Instant::now();
+    let answer = |body: &str| {
+        let req = Request::new(
+            "POST",
+            "/f",
+            Version::Http11,
+            vec![("Content-Type".into(), b"application/json".to_vec())],
+            body.as_bytes().to_vec(),
+        );
+        match svc.dispatch(req, now) {
+            Dispatch::Respond(r) => {
+                let json: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON");
+                json["message"].as_str().unwrap_or_default().to_owned()
+            }
+            _ => panic!("expected a 400"),
+        }
+    };
+    // A bad args pickle is reported before bad kwargs base64, bad args base64 before all.
+    let bad_pickle = "gAJ9"; // pickle.dumps({}, 2) without STOP: truncated
+    let m = answer(&format!(r#"{{"args":"{bad_pickle}","kwargs":"!!"}}"#));
+    assert!(m.starts_with("RPC args: ") && !m.contains("base64"), "{m}");
+    let m = answer(r#"{"args":"!!","kwargs":"!!"}"#);
+    assert!(m.starts_with("RPC args: invalid base64"), "{m}");
+    let m = answer(r#"{"args":"gAIpLg==","kwargs":"!!"}"#); // () then bad kwargs
+    assert!(m.starts_with("RPC kwargs: invalid base64"), "{m}");
+}
