@@ -9,9 +9,14 @@
 //! - [`http`]: HTTP/1.1 framing as state machines (server connection, client response parser).
 //! - [`wire`]: what TARP means on top of HTTP: envelopes, pickles, query strings, discovery.
 //! - [`service`]: endpoints, argument binding, dispatch and the async job table.
+//!
+//! With the feature `tls`, `tls` builds the rustls configurations both adapters use from PEM
+//! files (configuration only: the TLS connections belong to the adapters).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod http;
 pub mod service;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod wire;
