@@ -34,6 +34,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value as Json;
 use tarp_core::wire::discovery::{self, Discovery};
+use tarp_core::wire::envelope::{self, PayloadBody};
 use tarp_core::wire::pickle::{self, Value};
 
 /// A boxed error kept as the source of a transport, TLS or timeout failure.
@@ -668,11 +669,13 @@ impl Inner {
         format!("{}/{}", self.base, path_and_query)
     }
 
+    /// One request and its answer. The request body is taken and freed once sent, before
+    /// the answer's body is read (a large argument and a large result are not both held).
     fn exchange(
         &self,
         method: &str,
         path_and_query: &str,
-        body: Option<(&str, &[u8])>,
+        body: Option<(&str, Vec<u8>)>,
     ) -> Result<Reply> {
         let url = self.url(path_and_query);
         let result = if method == "GET" {
@@ -685,7 +688,7 @@ impl Inner {
                 Some((ctype, bytes)) => req
                     .force_send_body()
                     .header("Content-Type", ctype)
-                    .send(bytes),
+                    .send(&bytes[..]),
                 None => req.call(),
             }
         } else {
@@ -694,7 +697,7 @@ impl Inner {
                 req = req.header("Authorization", auth);
             }
             match body {
-                Some((ctype, bytes)) => req.header("Content-Type", ctype).send(bytes),
+                Some((ctype, bytes)) => req.header("Content-Type", ctype).send(&bytes[..]),
                 None => req.send_empty(),
             }
         };
@@ -827,16 +830,33 @@ impl Inner {
     }
 
     fn rpc(&self, name: &str, args: Vec<Value>, kwargs: Kwargs) -> Result<Json> {
-        let args = pickle::encode(&Value::Tuple(Arc::new(args)));
-        let kwargs = pickle::encode(&kwargs.into_value()?);
-        let body = tarp_core::wire::envelope::rpc_request_body(&args, &kwargs);
-        drop((args, kwargs));
-        let reply = self.exchange(
-            "POST",
-            &encode_path(name),
-            Some(("application/json", &body)),
-        )?;
+        let reply = self.rpc_reply(name, args, kwargs)?;
         self.expect_json(self.check(reply)?)
+    }
+
+    /// Sends an RPC and returns its answer unread. The body is built in the args pickle's
+    /// memory and freed once sent, before the answer is read.
+    fn rpc_reply(&self, name: &str, args: Vec<Value>, kwargs: Kwargs) -> Result<Reply> {
+        let kwargs = pickle::encode(&kwargs.into_value()?);
+        let args = pickle::encode(&Value::Tuple(Arc::new(args)));
+        let body = envelope::rpc_request_body_from(args, &kwargs);
+        drop(kwargs);
+        self.exchange("POST", &encode_path(name), Some(("application/json", body)))
+    }
+
+    /// The unpickled payload of an RPC or `asyncGet` answer. A success envelope's base64 is
+    /// decoded in the body's own memory, without reading the envelope into a JSON tree (a
+    /// second copy of the text); any other answer goes through [`check`](Inner::check),
+    /// which words its error as before.
+    fn payload_of(&self, mut reply: Reply) -> Result<Value> {
+        if reply.status == 200 && reply.content_type.as_deref() == Some("application/json") {
+            match envelope::decode_payload_in_place(std::mem::take(&mut reply.body), &B64) {
+                PayloadBody::Decoded(bytes) => return unpickle_payload(&bytes),
+                PayloadBody::NotBase64(e) => return Err(not_base64(e)),
+                PayloadBody::Other(body) => reply.body = body,
+            }
+        }
+        payload_value(&self.expect_json(self.check(reply)?)?)
     }
 }
 
@@ -876,10 +896,16 @@ fn payload_value(result: &Json) -> Result<Value> {
         .get("payload")
         .and_then(Json::as_str)
         .ok_or_else(|| ClientError::Protocol("result has no payload string".into()))?;
-    let bytes = B64
-        .decode(payload)
-        .map_err(|e| ClientError::Protocol(format!("payload is not base64: {e}")))?;
-    pickle::decode(&bytes).map_err(|e| ClientError::Protocol(format!("payload pickle: {e}")))
+    let bytes = B64.decode(payload).map_err(not_base64)?;
+    unpickle_payload(&bytes)
+}
+
+fn not_base64(e: base64::DecodeError) -> ClientError {
+    ClientError::Protocol(format!("payload is not base64: {e}"))
+}
+
+fn unpickle_payload(bytes: &[u8]) -> Result<Value> {
+    pickle::decode(bytes).map_err(|e| ClientError::Protocol(format!("payload pickle: {e}")))
 }
 
 fn typed<T: DeserializeOwned>(value: &Value) -> Result<T> {
@@ -990,10 +1016,10 @@ impl Client {
         {
             return self.start_with(name, args, kwargs)?.wait_value();
         }
-        let result = self
+        let reply = self
             .inner
-            .rpc(self.path_name(name), args.into_args()?, kwargs)?;
-        payload_value(&result)
+            .rpc_reply(self.path_name(name), args.into_args()?, kwargs)?;
+        self.inner.payload_of(reply)
     }
 
     /// Starts an async RPC with positional arguments and returns its job handle.
@@ -1213,8 +1239,8 @@ impl JobHandle {
             .client
             .inner
             .exchange("GET", &self.query("asyncGet"), None)?;
-        match self.client.inner.check(reply) {
-            Ok(checked) => payload_value(&self.client.inner.expect_json(checked)?).map(Some),
+        match self.client.inner.payload_of(reply) {
+            Ok(value) => Ok(Some(value)),
             Err(ClientError::OperationInProgress { .. }) => Ok(None),
             Err(e) => Err(e),
         }
@@ -1243,8 +1269,8 @@ impl JobHandle {
                 .client
                 .inner
                 .exchange("GET", &self.query("asyncGet"), None)?;
-            match self.client.inner.check(reply) {
-                Ok(checked) => return payload_value(&self.client.inner.expect_json(checked)?),
+            match self.client.inner.payload_of(reply) {
+                Ok(value) => return Ok(value),
                 Err(ClientError::OperationInProgress { retry_after, .. }) => {
                     let mut pause = retry_after;
                     if let Some(deadline) = deadline {
@@ -1391,11 +1417,8 @@ impl WebCall<'_> {
             }) => Some((content_type, bytes)),
         };
         let inner = &self.client.inner;
-        let reply = inner.exchange(
-            self.method,
-            &target,
-            body.as_ref().map(|(c, b)| (c.as_str(), b.as_slice())),
-        )?;
+        let (content_type, bytes) = body.unzip();
+        let reply = inner.exchange(self.method, &target, content_type.as_deref().zip(bytes))?;
         Ok(match inner.check(reply)? {
             Checked::Raw { mime, bytes } => (Some(mime.clone()), WebData::Raw { mime, bytes }),
             Checked::Envelope { mimetype, result } => {

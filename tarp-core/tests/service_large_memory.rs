@@ -6,6 +6,10 @@
 //! decoded pickle; later the result's pickle and the response body). It held 4.33 times
 //! before (the body, the decoded pickle, a bytes copy of the array's data and the array).
 //!
+//! The client's side of the same call, in the envelope module: the request body is built in
+//! the memory of the args pickle, and the answer's payload decoded in the memory of the
+//! answer's body, so neither holds the base64 text and its bytes at once.
+//!
 //! `unsafe` appears only in the `GlobalAlloc` impl, a trait that can only be implemented
 //! unsafely; it counts and delegates to the system allocator.
 
@@ -15,7 +19,9 @@ use std::time::Instant;
 
 use tarp_core::http::{Request, Version};
 use tarp_core::service::{Dispatch, Service};
-use tarp_core::wire::envelope::rpc_request_body;
+use tarp_core::wire::envelope::{
+    decode_payload_in_place, rpc_request_body, rpc_request_body_from, PayloadBody,
+};
 use tarp_core::wire::pickle::{decode, encode, NdArray, Value};
 
 struct Counting;
@@ -164,4 +170,52 @@ fn the_order_of_rpc_errors_is_kept() {
     assert!(m.starts_with("RPC args: invalid base64"), "{m}");
     let m = answer(r#"{"args":"gAIpLg==","kwargs":"!!"}"#); // () then bad kwargs
     assert!(m.starts_with("RPC kwargs: invalid base64"), "{m}");
+}
+
+#[test]
+fn the_clients_request_body_is_built_in_the_pickles_memory() {
+    let pickle: Vec<u8> = (0..N).map(|i| (i * 13 + 1) as u8).collect();
+    let expected = rpc_request_body(&pickle, b"\x80\x03}q\x00.");
+    let before = live() - N as isize;
+    reset_peak();
+    let body = rpc_request_body_from(pickle, b"\x80\x03}q\x00.");
+    let peak = peak() - before;
+    assert_eq!(body, expected);
+    // The body (4/3 N) alone; building it beside the pickle held 7/3 N.
+    assert!(
+        peak <= (N * 4 / 3 + SLACK) as isize,
+        "building the body of a {N}-byte pickle peaked at {peak} bytes"
+    );
+}
+
+#[test]
+fn the_clients_answer_is_decoded_in_the_bodys_memory() {
+    use base64::Engine as _;
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let pickle: Vec<u8> = (0..N).map(|i| (i * 29 + 3) as u8).collect();
+    let body = format!(
+        r#"{{"status": "success", "mimetype": "application/json", "result": {{"payload": "{}"}}}}"#,
+        engine.encode(&pickle)
+    )
+    .into_bytes();
+    let body_len = body.len() as isize;
+    let before = live() - body_len;
+    reset_peak();
+    let decoded = decode_payload_in_place(body, engine);
+    let peak = peak() - before;
+    let held = live() - before;
+    assert!(
+        decoded == PayloadBody::Decoded(pickle),
+        "the payload's bytes"
+    );
+    // The body alone, then only the bytes; decoding into a buffer of their own held both,
+    // and reading the envelope into a JSON tree a second copy of the text besides.
+    assert!(
+        peak <= body_len + SLACK as isize,
+        "decoding a {body_len}-byte answer peaked at {peak} bytes"
+    );
+    assert!(
+        held <= (N + SLACK) as isize,
+        "{held} bytes held after decoding"
+    );
 }

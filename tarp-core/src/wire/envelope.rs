@@ -218,6 +218,181 @@ pub fn rpc_request_body(args_pickle: &[u8], kwargs_pickle: &[u8]) -> Vec<u8> {
     body
 }
 
+/// [`rpc_request_body`] built in the memory of the args pickle, which it takes: the body
+/// grows that allocation to its final size, moves the pickle to its end and encodes it
+/// forward in small chunks, each read before its text overwrites it (the text of the bytes
+/// read so far never reaches the bytes not yet read). The same bytes as
+/// [`rpc_request_body`] (tested); a large argument's pickle and its body are never both
+/// alive (for a 100 MB argument, 100 MB less at the peak).
+pub fn rpc_request_body_from(args_pickle: Vec<u8>, kwargs_pickle: &[u8]) -> Vec<u8> {
+    use base64::Engine as _;
+    const HEAD: &[u8] = br#"{"args":""#;
+    const MID: &[u8] = br#"","kwargs":""#;
+    const TAIL: &[u8] = br#""}"#;
+    /// Pickle bytes encoded per step: a multiple of 3, so every step but the last encodes
+    /// to exactly 4/3 as many characters, without padding.
+    const STEP: usize = 3 * 1024;
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let n = args_pickle.len();
+    let sizes = base64::encoded_len(n, true).zip(base64::encoded_len(kwargs_pickle.len(), true));
+    let Some(total) = sizes.and_then(|(a, k)| {
+        [HEAD.len(), MID.len(), k, TAIL.len()]
+            .iter()
+            .try_fold(a, |acc, &x| acc.checked_add(x))
+    }) else {
+        return rpc_request_body(&args_pickle, kwargs_pickle);
+    };
+    let mut body = args_pickle;
+    body.reserve_exact(total - n);
+    body.resize(total, 0);
+    let src = total - n;
+    body.copy_within(0..n, src);
+    body[..HEAD.len()].copy_from_slice(HEAD);
+    let mut out = HEAD.len();
+    let mut chunk = [0u8; STEP];
+    let mut read = 0;
+    while read < n {
+        let len = STEP.min(n - read);
+        chunk[..len].copy_from_slice(&body[src + read..src + read + len]);
+        read += len;
+        // Writes end at HEAD + 4/3 of what was read, which is at most `src + read`: only
+        // bytes already read are overwritten.
+        match engine.encode_slice(&chunk[..len], &mut body[out..]) {
+            Ok(written) => out += written,
+            Err(_) => return Vec::new(),
+        }
+    }
+    body.truncate(out);
+    body.extend_from_slice(MID);
+    let at = body.len();
+    let k = base64::encoded_len(kwargs_pickle.len(), true).unwrap_or(0);
+    body.resize(at + k, 0);
+    let written = engine
+        .encode_slice(kwargs_pickle, &mut body[at..])
+        .unwrap_or(0);
+    body.truncate(at + written);
+    body.extend_from_slice(TAIL);
+    body
+}
+
+/// What [`decode_payload_in_place`] found in an answer's body.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PayloadBody {
+    /// A success envelope of mimetype `application/json` whose `result.payload` is valid
+    /// base64: the bytes it encodes, decoded in the body's own memory.
+    Decoded(Vec<u8>),
+    /// The same envelope, but its payload is not valid base64: why, exactly as the engine's
+    /// decoding of the whole text says it.
+    NotBase64(base64::DecodeError),
+    /// Anything else: the body untouched, for the general path to read (an error envelope,
+    /// another mimetype, no payload string, not JSON).
+    Other(Vec<u8>),
+}
+
+#[derive(Deserialize)]
+struct PayloadEnvelope<'a> {
+    #[serde(borrow)]
+    status: Cow<'a, str>,
+    #[serde(borrow, default)]
+    mimetype: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    result: PayloadResult<'a>,
+}
+
+#[derive(Deserialize)]
+struct PayloadResult<'a> {
+    #[serde(borrow)]
+    payload: Cow<'a, str>,
+}
+
+/// Decodes the `result.payload` of an RPC or `asyncGet` answer (a success envelope whose
+/// mimetype is `application/json`, PROTOCOL.md section 4) without copying the envelope: the
+/// JSON is read borrowing the base64 text from `body`, which is then decoded in place, into
+/// the start of the same memory, and the allocation shrunk to the decoded size. The base64
+/// text and the bytes it decodes to are never both alive (for a 100 MB result, 134 MB less
+/// than decoding into a buffer of its own, and the envelope's owned copy of the text is not
+/// made at all).
+///
+/// Decoding is `engine`'s (the standard alphabet, its padding rules): a text it refuses is
+/// [`PayloadBody::NotBase64`] with the error it gives for the whole text. A body that is not
+/// such an envelope, or that has a duplicated key, comes back as [`PayloadBody::Other`].
+pub fn decode_payload_in_place<E: base64::Engine>(body: Vec<u8>, engine: &E) -> PayloadBody {
+    let (start, end) = {
+        let Ok(env) = serde_json::from_slice::<PayloadEnvelope<'_>>(&body) else {
+            return PayloadBody::Other(body);
+        };
+        if env.status != "success" || env.mimetype.as_deref() != Some(JSON_MIME) {
+            return PayloadBody::Other(body);
+        }
+        match env.result.payload {
+            // Escapes in the text (`\/`, never written by a TARP server): decoded from the
+            // unescaped copy.
+            Cow::Owned(text) => {
+                return match engine.decode(text) {
+                    Ok(bytes) => PayloadBody::Decoded(bytes),
+                    Err(e) => PayloadBody::NotBase64(e),
+                }
+            }
+            Cow::Borrowed(text) => {
+                let start = text.as_ptr() as usize - body.as_ptr() as usize;
+                (start, start + text.len())
+            }
+        }
+    };
+    decode_base64_in_place(body, start, end, engine)
+}
+
+/// Decodes the base64 text `body[start..end]` into the start of `body`, chunk by chunk (each
+/// chunk copied out before its bytes are written over), then shrinks `body` to the bytes.
+/// Chunks are whole quads without padding but the last, so they decode exactly as the whole
+/// text does; a text with `=` before its last quad or a length the quads do not divide is
+/// decoded in one piece instead, so that every error is the one the whole text gives.
+fn decode_base64_in_place<E: base64::Engine>(
+    mut body: Vec<u8>,
+    start: usize,
+    end: usize,
+    engine: &E,
+) -> PayloadBody {
+    /// Base64 characters decoded per step: a multiple of 4.
+    const STEP: usize = 4 * 1024;
+    let text_len = end - start;
+    let odd = text_len % 4 != 0 || body[start..end.saturating_sub(2).max(start)].contains(&b'=');
+    if odd {
+        return match engine.decode(&body[start..end]) {
+            Ok(bytes) => PayloadBody::Decoded(bytes),
+            Err(e) => PayloadBody::NotBase64(e),
+        };
+    }
+    let mut chunk = [0u8; STEP];
+    let mut out = 0;
+    let mut read = start;
+    while read < end {
+        let len = STEP.min(end - read);
+        chunk[..len].copy_from_slice(&body[read..read + len]);
+        // Writes end at 3/4 of what was read so far, before `read + len`.
+        match engine.decode_slice(&chunk[..len], &mut body[out..]) {
+            Ok(written) => out += written,
+            Err(_) => {
+                // The chunks before this one were valid whole quads: the whole text's error
+                // is that of any valid quads of the same length, this chunk and the rest.
+                let mut again = Vec::with_capacity(text_len);
+                again.resize(read - start, b'A');
+                again.extend_from_slice(&chunk[..len]);
+                again.extend_from_slice(&body[read + len..end]);
+                return match engine.decode(&again) {
+                    Err(e) => PayloadBody::NotBase64(e),
+                    // Cannot happen (the chunk was refused); keep the general path's answer.
+                    Ok(bytes) => PayloadBody::Decoded(bytes),
+                };
+            }
+        }
+        read += len;
+    }
+    body.truncate(out);
+    body.shrink_to_fit();
+    PayloadBody::Decoded(body)
+}
+
 /// Serializes `value` exactly as CPython's `json.dumps(value)` with default arguments would:
 /// `", "` / `": "` separators, `ensure_ascii` escapes, Python float `repr`.
 pub fn to_python_json<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
@@ -530,5 +705,118 @@ mod tests {
         assert!(Envelope::parse(b"[1]").is_err());
         assert!(Envelope::parse(br#"{"status": "maybe"}"#).is_err());
         assert!(Envelope::parse(b"\xff").is_err());
+    }
+
+    #[test]
+    fn rpc_request_body_from_is_the_same_bytes() {
+        for (a, k) in [
+            (0usize, 0usize),
+            (1, 2),
+            (2, 3),
+            (3, 4),
+            (1000, 7),
+            (3071, 1),
+            (3072, 0),
+            (3073, 5),
+            (6144, 3),
+            (65_537, 11),
+            (200_000, 4000),
+        ] {
+            let args: Vec<u8> = (0..a).map(|i| (i * 31 + 7) as u8).collect();
+            let kwargs: Vec<u8> = (0..k).map(|i| (i * 17 + 3) as u8).collect();
+            assert_eq!(
+                rpc_request_body_from(args.clone(), &kwargs),
+                rpc_request_body(&args, &kwargs),
+                "{a} + {k} bytes"
+            );
+        }
+    }
+
+    fn payload_envelope(text: &str) -> Vec<u8> {
+        format!(
+            r#"{{"status": "success", "mimetype": "application/json", "result": {{"payload": "{text}"}}}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn payloads_decode_in_place_as_the_whole_text_decodes() {
+        use base64::Engine as _;
+        let engine = &base64::engine::general_purpose::STANDARD;
+        for n in [0usize, 1, 2, 3, 4, 3071, 3072, 3073, 3074, 10_000, 100_001] {
+            let bytes: Vec<u8> = (0..n).map(|i| (i * 131 + 5) as u8).collect();
+            let body = payload_envelope(&engine.encode(&bytes));
+            assert_eq!(
+                decode_payload_in_place(body, engine),
+                PayloadBody::Decoded(bytes),
+                "{n} bytes"
+            );
+        }
+        // Other key orders and extra keys, as JSON allows; an escaped `/` takes the copy.
+        let body = br#"{"result": {"x": 1, "payload": "AAEC"}, "extra": [1], "mimetype": "application/json", "status": "success"}"#;
+        assert_eq!(
+            decode_payload_in_place(body.to_vec(), engine),
+            PayloadBody::Decoded(vec![0, 1, 2])
+        );
+        let body = payload_envelope(r"A\/8=");
+        assert_eq!(
+            decode_payload_in_place(body, engine),
+            PayloadBody::Decoded(vec![3, 255])
+        );
+    }
+
+    #[test]
+    fn a_bad_payload_gets_the_whole_texts_error() {
+        use base64::Engine as _;
+        let engine = &base64::engine::general_purpose::STANDARD;
+        let good = engine.encode((0..20_000u32).map(|i| i as u8).collect::<Vec<u8>>());
+        let mut cases: Vec<String> = Vec::new();
+        for at in [0usize, 5, 4095, 4096, 9000, good.len() - 1] {
+            let mut t = good.clone().into_bytes();
+            t[at] = b'!';
+            cases.push(String::from_utf8(t).unwrap());
+            let mut t = good.clone().into_bytes();
+            t[at] = b'=';
+            cases.push(String::from_utf8(t).unwrap());
+        }
+        cases.push(good[..good.len() - 1].to_owned()); // a length the quads do not divide
+        cases.push(format!("{good}AB")); // the same
+        cases.push(format!("{good}AB==")); // fine
+        cases.push(format!("{good}AB=")); // bad padding
+        cases.push(format!("{good}AF==")); // trailing bits set in the last symbol
+        cases.push(format!("{good}A===")); // a lone symbol
+        cases.push("QQ==QUJD".to_owned()); // padding inside
+        for text in &cases {
+            let expected = match engine.decode(text) {
+                Ok(bytes) => PayloadBody::Decoded(bytes),
+                Err(e) => PayloadBody::NotBase64(e),
+            };
+            let got = decode_payload_in_place(payload_envelope(text), engine);
+            assert_eq!(got, expected, "text of {} chars", text.len());
+        }
+    }
+
+    #[test]
+    fn anything_but_a_json_payload_envelope_comes_back_untouched() {
+        let engine = &base64::engine::general_purpose::STANDARD;
+        for body in [
+            &br#"{"status": "error", "type": "generic", "message": "no"}"#[..],
+            br#"{"status": "success", "mimetype": null, "result": {"payload": "AAAA"}}"#,
+            br#"{"status": "success", "mimetype": "text/plain", "result": {"payload": "AAAA"}}"#,
+            br#"{"status": "success", "mimetype": "application/json", "result": {"payload": 1}}"#,
+            br#"{"status": "success", "mimetype": "application/json", "result": "AAAA"}"#,
+            br#"{"status": "success", "mimetype": "application/json", "result": {}}"#,
+            br#"{"status": "success", "status": "success", "mimetype": "application/json", "result": {"payload": "AAAA"}}"#,
+            b"[1]",
+            b"\xff",
+            b"",
+        ] {
+            assert_eq!(
+                decode_payload_in_place(body.to_vec(), engine),
+                PayloadBody::Other(body.to_vec()),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 }

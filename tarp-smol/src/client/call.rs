@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value as Json;
 use tarp_core::wire::discovery::{self, Discovery};
-use tarp_core::wire::envelope::{Envelope, JSON_MIME};
+use tarp_core::wire::envelope::{self, Envelope, PayloadBody, JSON_MIME};
 use tarp_core::wire::pickle::{self, Value};
 
 /// A boxed error kept as the source of a transport, TLS or timeout failure.
@@ -244,7 +244,7 @@ impl Kwargs {
         self.pairs.is_empty()
     }
 
-    fn into_value(self) -> Result<Value> {
+    pub(crate) fn into_value(self) -> Result<Value> {
         if let Some(message) = self.error {
             return Err(ClientError::BadArgument { message });
         }
@@ -266,11 +266,11 @@ macro_rules! kwargs {
     };
 }
 
-/// The JSON body of an RPC call (PROTOCOL.md section 4).
-pub(crate) fn rpc_body(args: Vec<Value>, kwargs: Kwargs) -> Result<Vec<u8>> {
-    let args = pickle::encode(&Value::Tuple(Arc::new(args)));
-    let kwargs = pickle::encode(&kwargs.into_value()?);
-    Ok(tarp_core::wire::envelope::rpc_request_body(&args, &kwargs))
+/// The JSON body of an RPC call (PROTOCOL.md section 4) from its args tuple and kwargs
+/// dict, built in the memory of the args pickle.
+pub(crate) fn rpc_body_of(args: &Value, kwargs: &Value) -> Vec<u8> {
+    let kwargs = pickle::encode(kwargs);
+    envelope::rpc_request_body_from(pickle::encode(args), &kwargs)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -652,10 +652,31 @@ pub(crate) fn payload_value(result: &Json) -> Result<Value> {
         .get("payload")
         .and_then(Json::as_str)
         .ok_or_else(|| ClientError::Protocol("result has no payload string".into()))?;
-    let bytes = B64
-        .decode(payload)
-        .map_err(|e| ClientError::Protocol(format!("payload is not base64: {e}")))?;
-    pickle::decode(&bytes).map_err(|e| ClientError::Protocol(format!("payload pickle: {e}")))
+    let bytes = B64.decode(payload).map_err(not_base64)?;
+    unpickle_payload(&bytes)
+}
+
+/// The unpickled payload of an RPC or `asyncGet` answer. A success envelope's base64 is
+/// decoded in the body's own memory, without reading the envelope into a JSON tree (a second
+/// copy of the text); any other answer goes through [`check`], which words its error as
+/// before.
+pub(crate) fn payload_of(mut reply: Reply) -> Result<Value> {
+    if reply.status == 200 && reply.content_type.as_deref() == Some(JSON_MIME) {
+        match envelope::decode_payload_in_place(std::mem::take(&mut reply.body), &B64) {
+            PayloadBody::Decoded(bytes) => return unpickle_payload(&bytes),
+            PayloadBody::NotBase64(e) => return Err(not_base64(e)),
+            PayloadBody::Other(body) => reply.body = body,
+        }
+    }
+    payload_value(&expect_json(check(reply)?)?)
+}
+
+fn not_base64(e: base64::DecodeError) -> ClientError {
+    ClientError::Protocol(format!("payload is not base64: {e}"))
+}
+
+fn unpickle_payload(bytes: &[u8]) -> Result<Value> {
+    pickle::decode(bytes).map_err(|e| ClientError::Protocol(format!("payload pickle: {e}")))
 }
 
 /// Converts a pickle value to the caller's type.

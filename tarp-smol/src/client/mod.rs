@@ -320,7 +320,7 @@ impl Inner {
         }
     }
 
-    fn request(&self, method: &str, target: &str, body: Option<&(String, Vec<u8>)>) -> Request {
+    fn request(&self, method: &str, target: &str, body: Option<(String, Vec<u8>)>) -> Request {
         let mut headers = vec![
             (
                 "Host".to_owned(),
@@ -339,8 +339,8 @@ impl Inner {
         }
         let body = match body {
             Some((content_type, bytes)) => {
-                headers.push(("Content-Type".to_owned(), content_type.clone().into_bytes()));
-                bytes.clone()
+                headers.push(("Content-Type".to_owned(), content_type.into_bytes()));
+                bytes
             }
             None => Vec::new(),
         };
@@ -360,16 +360,26 @@ impl Inner {
         target: &str,
         body: Option<(String, Vec<u8>)>,
     ) -> Result<Reply> {
+        self.exchange_with(method, target, || Ok(body.clone()))
+            .await
+    }
+
+    /// [`exchange`](Inner::exchange) with a body made by `body` for each attempt: a retry on
+    /// a fresh connection (the server closed the kept one) makes it again, so that a large
+    /// body is never held twice. The connection frees it once it is sent.
+    async fn exchange_with(
+        &self,
+        method: &str,
+        target: &str,
+        body: impl Fn() -> Result<Option<(String, Vec<u8>)>>,
+    ) -> Result<Reply> {
         let exchanging = async {
             loop {
                 let (mut conn, reused) = match self.take_idle() {
                     Some(conn) => (conn, true),
                     None => (self.connect().await?, false),
                 };
-                match conn
-                    .roundtrip(self.request(method, target, body.as_ref()))
-                    .await
-                {
+                match conn.roundtrip(self.request(method, target, body()?)).await {
                     Ok(response) => {
                         if conn.http.is_reusable() {
                             self.put_idle(conn);
@@ -402,15 +412,22 @@ impl Inner {
     }
 
     async fn rpc(&self, name: &str, args: Vec<Value>, kwargs: Kwargs) -> Result<Json> {
-        let body = call::rpc_body(args, kwargs)?;
-        let reply = self
-            .exchange(
-                "POST",
-                &call::encode_path(name),
-                Some(("application/json".to_owned(), body)),
-            )
-            .await?;
+        let reply = self.rpc_reply(name, args, kwargs).await?;
         call::expect_json(call::check(reply)?)
+    }
+
+    /// Sends an RPC and returns its answer unread. The body is built in the args pickle's
+    /// memory for each attempt and freed once sent, before the answer is read.
+    async fn rpc_reply(&self, name: &str, args: Vec<Value>, kwargs: Kwargs) -> Result<Reply> {
+        let args = Value::Tuple(Arc::new(args));
+        let kwargs = kwargs.into_value()?;
+        self.exchange_with("POST", &call::encode_path(name), || {
+            Ok(Some((
+                "application/json".to_owned(),
+                call::rpc_body_of(&args, &kwargs),
+            )))
+        })
+        .await
     }
 }
 
@@ -545,8 +562,11 @@ impl Client {
                 .wait_value()
                 .await;
         }
-        let result = self.inner.rpc(self.path_name(name), args, kwargs).await?;
-        call::payload_value(&result)
+        let reply = self
+            .inner
+            .rpc_reply(self.path_name(name), args, kwargs)
+            .await?;
+        call::payload_of(reply)
     }
 
     /// Starts an async RPC with positional arguments and returns its job handle.
@@ -727,8 +747,8 @@ impl JobHandle {
             .inner
             .exchange("GET", &self.query("asyncGet"), None)
             .await?;
-        match call::check(reply) {
-            Ok(checked) => call::payload_value(&call::expect_json(checked)?).map(Ok),
+        match call::payload_of(reply) {
+            Ok(value) => Ok(Ok(value)),
             Err(ClientError::OperationInProgress { retry_after, .. }) => Ok(Err(retry_after)),
             Err(e) => Err(e),
         }
