@@ -1,6 +1,8 @@
 //! The transport conformance suite and its helpers, shared by every transport's tests.
 //!
-//! A transport's test file reuses the whole suite in three lines:
+//! The transports themselves are in [`transports`]; scenarios that need a test process of
+//! their own (a global logger, thread and descriptor counts) are in [`solo`]. A transport's
+//! test file reuses the whole suite in three lines:
 //!
 //! ```ignore
 //! #[macro_use]
@@ -21,7 +23,9 @@ pub mod certs;
 pub mod python;
 pub mod raw;
 pub mod service;
+pub mod solo;
 pub mod suite;
+pub mod transports;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -61,6 +65,8 @@ pub trait RunningServer: Send {
     /// Connections it holds now (for leak checks: must return to its earlier value once the
     /// clients are gone).
     fn connections(&self) -> usize;
+    /// Connections accepted since it started.
+    fn accepted(&self) -> u64;
     /// Async jobs running or queued on its worker pool now.
     fn jobs_active(&self) -> usize;
     /// Graceful shutdown (stop accepting, finish requests in flight, close), blocking until
