@@ -349,43 +349,48 @@ impl ArrayData {
     }
 
     /// Appends the little-endian bytes of every element to `out`.
+    ///
+    /// Elements are converted a block at a time into a small buffer (a loop the compiler
+    /// vectorizes; on a little-endian machine a plain copy) and each block appended with one
+    /// copy: appending each element's bytes on its own cost a length check and update per
+    /// element (7% of a server echoing a 100 MB array).
     pub(crate) fn write_le_bytes(&self, out: &mut Vec<u8>) {
         out.reserve(self.len() * self.dtype().itemsize());
+        macro_rules! put {
+            ($v:expr, $n:expr, $bytes:expr) => {{
+                const BLOCK: usize = 512;
+                let mut buf = [0u8; BLOCK * $n];
+                for block in $v.chunks(BLOCK) {
+                    for (dst, x) in buf.chunks_exact_mut($n).zip(block) {
+                        dst.copy_from_slice(&$bytes(x));
+                    }
+                    out.extend_from_slice(&buf[..block.len() * $n]);
+                }
+            }};
+        }
         match self {
             ArrayData::Bool(v) => out.extend(v.iter().map(|&b| b as u8)),
             ArrayData::I8(v) => out.extend(v.iter().map(|&b| b as u8)),
             ArrayData::U8(v) => out.extend_from_slice(v),
-            ArrayData::I16(v) => v
-                .iter()
-                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-            ArrayData::U16(v) | ArrayData::F16(v) => v
-                .iter()
-                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-            ArrayData::I32(v) => v
-                .iter()
-                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-            ArrayData::U32(v) => v
-                .iter()
-                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-            ArrayData::I64(v) => v
-                .iter()
-                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-            ArrayData::U64(v) => v
-                .iter()
-                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-            ArrayData::F32(v) => v
-                .iter()
-                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-            ArrayData::F64(v) => v
-                .iter()
-                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-            ArrayData::C64(v) => v.iter().for_each(|[re, im]| {
-                out.extend_from_slice(&re.to_le_bytes());
-                out.extend_from_slice(&im.to_le_bytes());
+            ArrayData::I16(v) => put!(v, 2, |x: &i16| x.to_le_bytes()),
+            ArrayData::U16(v) | ArrayData::F16(v) => put!(v, 2, |x: &u16| x.to_le_bytes()),
+            ArrayData::I32(v) => put!(v, 4, |x: &i32| x.to_le_bytes()),
+            ArrayData::U32(v) => put!(v, 4, |x: &u32| x.to_le_bytes()),
+            ArrayData::I64(v) => put!(v, 8, |x: &i64| x.to_le_bytes()),
+            ArrayData::U64(v) => put!(v, 8, |x: &u64| x.to_le_bytes()),
+            ArrayData::F32(v) => put!(v, 4, |x: &f32| x.to_le_bytes()),
+            ArrayData::F64(v) => put!(v, 8, |x: &f64| x.to_le_bytes()),
+            ArrayData::C64(v) => put!(v, 8, |[re, im]: &[f32; 2]| {
+                let mut b = [0u8; 8];
+                b[..4].copy_from_slice(&re.to_le_bytes());
+                b[4..].copy_from_slice(&im.to_le_bytes());
+                b
             }),
-            ArrayData::C128(v) => v.iter().for_each(|[re, im]| {
-                out.extend_from_slice(&re.to_le_bytes());
-                out.extend_from_slice(&im.to_le_bytes());
+            ArrayData::C128(v) => put!(v, 16, |[re, im]: &[f64; 2]| {
+                let mut b = [0u8; 16];
+                b[..8].copy_from_slice(&re.to_le_bytes());
+                b[8..].copy_from_slice(&im.to_le_bytes());
+                b
             }),
         }
     }
@@ -950,6 +955,60 @@ mod tests {
             a.as_slice::<u16>().unwrap(),
             &(0..12).collect::<Vec<u16>>()[..]
         );
+    }
+
+    #[test]
+    fn little_endian_bytes_of_every_dtype_read_back() {
+        // Lengths across the block size, so whole blocks and a partial one are written.
+        for n in [0usize, 1, 511, 512, 513, 1500] {
+            for dtype in [
+                DType::I16,
+                DType::U16,
+                DType::F16,
+                DType::I32,
+                DType::U32,
+                DType::F32,
+                DType::I64,
+                DType::U64,
+                DType::F64,
+                DType::C64,
+                DType::C128,
+                DType::Bool,
+                DType::I8,
+                DType::U8,
+            ] {
+                let size = dtype.itemsize();
+                let raw: Vec<u8> = (0..n * size)
+                    .map(|i| match dtype {
+                        DType::Bool => (i % 2) as u8,
+                        _ => (i * 37 + 11) as u8,
+                    })
+                    .collect();
+                let data = ArrayData::from_bytes(dtype, &raw, false);
+                let mut out = vec![7u8];
+                data.write_le_bytes(&mut out);
+                assert_eq!(out[0], 7);
+                assert_eq!(&out[1..], &raw[..], "{dtype:?} x {n}");
+                let big: Vec<u8> = raw
+                    .chunks_exact(size.max(1))
+                    .flat_map(|c| {
+                        let mut c = c.to_vec();
+                        match dtype {
+                            DType::C64 | DType::C128 => {
+                                let half = size / 2;
+                                c[..half].reverse();
+                                c[half..].reverse();
+                            }
+                            _ => c.reverse(),
+                        }
+                        c
+                    })
+                    .collect();
+                let mut again = Vec::new();
+                ArrayData::from_bytes(dtype, &big, true).write_le_bytes(&mut again);
+                assert_eq!(again, raw, "{dtype:?} x {n} from big-endian");
+            }
+        }
     }
 
     #[test]
