@@ -1,22 +1,19 @@
 //! What only the smol server does, or does its own way: async and cheap handlers, `run` on
-//! any executor with a shutdown trigger, the connection cap (503 or backlog), the job bound,
-//! what a shutdown settles and cuts, the builder's addresses, TLS with a self-signed
-//! certificate. The transport-independent behaviours are in `smol_conformance.rs`.
+//! any executor with a shutdown trigger, the builder's addresses, our async client on a
+//! self-signed certificate, many concurrent clients. The transport-independent behaviours
+//! (connection cap, job bound, shutdown, TLS ports included) are in `smol_conformance.rs`.
 
 mod common;
 
-use std::io::Read;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::raw::{self, RawConn};
 use common::service::Gate;
 use common::{certs, eventually};
-use tarp_core::http::{Request, Version};
-use tarp_core::service::{Dispatch, Error, Service};
-use tarp_smol::{Client, OverCapacity, Server, ServerHandle};
+use tarp_core::service::{Error, Service};
+use tarp_smol::{Client, Server, ServerHandle};
 
 fn gated_service(gate: &Arc<Gate>) -> Arc<Service> {
     let mut s = Service::with_config(tarp_smol::service_config());
@@ -45,14 +42,6 @@ fn spawn(builder: tarp_smol::ServerBuilder) -> ServerHandle {
         .unwrap()
         .spawn()
         .unwrap()
-}
-
-/// A kept-alive connection that has been served once.
-fn held(server: &ServerHandle) -> RawConn {
-    let mut conn = RawConn::connect(server.local_addr());
-    conn.send(&raw::get("/", "")).unwrap();
-    assert_eq!(conn.expect_response().status, 200);
-    conn
 }
 
 fn connect(url: &str) -> Client {
@@ -226,213 +215,6 @@ fn run_on_the_callers_executor_until_the_trigger_fires() {
     assert!(TcpStream::connect(url.trim_start_matches("http://")).is_err());
 }
 
-#[test]
-fn shutdown_after_the_grace_period_cuts_what_remains() {
-    let gate = Arc::new(Gate::default());
-    let server = spawn(Server::builder(gated_service(&gate)));
-    // A client in the middle of sending its body holds its connection "busy".
-    let mut slow = RawConn::connect(server.local_addr());
-    slow.send(b"POST /add HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{").unwrap();
-    assert!(eventually(Duration::from_secs(2), || server
-        .stats()
-        .connections
-        == 1));
-    // An idle kept-alive connection closes at once.
-    let mut idle = held(&server);
-    let t0 = Instant::now();
-    let report = server.shutdown_within(Duration::from_millis(300));
-    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
-    assert_eq!(
-        (report.connections_cut, report.connections_stuck),
-        (1, 0),
-        "{report:?}"
-    );
-    assert!(slow.closed_within(Duration::from_secs(2)));
-    assert!(idle.closed_within(Duration::from_secs(1)));
-}
-
-#[test]
-fn handlers_that_never_return_hold_only_their_own_connections() {
-    let gate = Arc::new(Gate::default());
-    let server = spawn(
-        Server::builder(gated_service(&gate))
-            .max_connections(4)
-            .job_workers(2)
-            .shutdown_grace(Duration::from_millis(200)),
-    );
-    let url = server.url();
-    let client = connect(&url);
-    // Two jobs hold both job permits, two calls hold two connections.
-    smol::block_on(client.start("gated_job", (1,))).unwrap();
-    smol::block_on(client.start("gated_job", (2,))).unwrap();
-    let stuck: Vec<_> = (0..2)
-        .map(|_| {
-            let url = url.clone();
-            std::thread::spawn(move || call::<i64>(&connect(&url), "gated", (0,)))
-        })
-        .collect();
-    assert!(eventually(Duration::from_secs(5), || gate.waiting() == 4));
-    let t0 = Instant::now();
-    for i in 0..20 {
-        assert_eq!(call::<i64>(&client, "add", (i, 1)).unwrap(), i + 1);
-    }
-    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
-    // The shutdown cuts the two stuck connections (their handlers keep a pool thread until
-    // they return) and reports the two running jobs instead of hanging on them.
-    let report = server.shutdown();
-    assert_eq!(
-        (
-            report.connections_cut,
-            report.connections_stuck,
-            report.jobs_running
-        ),
-        (2, 0, 2),
-        "{report:?}"
-    );
-    for t in stuck {
-        assert!(t.join().unwrap().is_err());
-    }
-    gate.open();
-}
-
-#[test]
-fn async_jobs_run_on_a_bounded_pool_and_shutdown_settles_the_queue() {
-    let gate = Arc::new(Gate::default());
-    let server = spawn(Server::builder(gated_service(&gate)).job_workers(2));
-    let client = connect(&server.url());
-    let handles: Vec<_> = (0..4)
-        .map(|i| smol::block_on(client.start("gated_job", (i,))).unwrap())
-        .collect();
-    assert!(eventually(Duration::from_secs(5), || gate.waiting() == 2));
-    let stats = server.stats();
-    assert_eq!((stats.jobs_running, stats.jobs_queued), (2, 2));
-    let service = Arc::clone(server.service());
-    let report = server.shutdown_within(Duration::from_millis(300));
-    assert_eq!(
-        (report.jobs_abandoned, report.jobs_running),
-        (2, 2),
-        "{report:?}"
-    );
-    // The two jobs that never started are settled as failed, not left in progress.
-    for h in &handles[2..] {
-        let req = Request::new(
-            "GET",
-            &format!("/asyncProbe?UUID={}", h.id()),
-            Version::Http11,
-            vec![],
-            vec![],
-        );
-        let Dispatch::Respond(resp) = service.dispatch(req, Instant::now()) else {
-            panic!("probe runs nothing")
-        };
-        let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
-        assert_eq!(body["result"]["status"], "failed", "{body}");
-        assert!(
-            body["result"]["error"]
-                .as_str()
-                .unwrap()
-                .contains("shut down"),
-            "{body}"
-        );
-    }
-    // The running ones still record their results once they finish.
-    gate.open();
-    let first = handles[0].id().to_owned();
-    assert!(eventually(Duration::from_secs(5), || {
-        let req = Request::new(
-            "GET",
-            &format!("/asyncProbe?UUID={first}"),
-            Version::Http11,
-            vec![],
-            vec![],
-        );
-        let Dispatch::Respond(resp) = service.dispatch(req, Instant::now()) else {
-            return false;
-        };
-        String::from_utf8_lossy(&resp.body).contains("completed")
-    }));
-}
-
-#[test]
-fn dropping_the_handle_stops_the_server() {
-    let gate = Arc::new(Gate::default());
-    let server = spawn(Server::builder(gated_service(&gate)));
-    let addr = server.local_addr();
-    assert!(TcpStream::connect(addr).is_ok());
-    drop(server);
-    assert!(
-        TcpStream::connect(addr).is_err(),
-        "still listening after the handle was dropped"
-    );
-}
-
-// ---------------------------------------------------------------------------------------------
-// The connection cap
-
-#[test]
-fn past_the_connection_cap_new_clients_get_a_fast_503() {
-    let gate = Arc::new(Gate::default());
-    let server = spawn(Server::builder(gated_service(&gate)).max_connections(2));
-    let mut a = held(&server);
-    let mut b = held(&server);
-    assert_eq!(server.stats().connections, 2);
-    let t0 = Instant::now();
-    let mut refused = RawConn::connect(server.local_addr());
-    let resp = refused.expect_response();
-    assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
-    assert_eq!((resp.status, resp.header("Retry-After")), (503, Some("1")));
-    assert_eq!(resp.json()["type"], "ServiceUnavailable");
-    assert!(refused.closed_within(Duration::from_secs(2)));
-    assert_eq!(server.stats().refused, 1);
-    for conn in [&mut a, &mut b] {
-        conn.send(&raw::get("/", "")).unwrap();
-        assert_eq!(conn.expect_response().status, 200);
-    }
-    drop(a);
-    assert!(eventually(Duration::from_secs(3), || server
-        .stats()
-        .connections
-        == 1));
-    let client = connect(&server.url());
-    assert_eq!(call::<i64>(&client, "add", (1, 2)).unwrap(), 3);
-}
-
-#[test]
-fn backlog_policy_holds_new_clients_until_a_slot_frees() {
-    let gate = Arc::new(Gate::default());
-    let server = spawn(
-        Server::builder(gated_service(&gate))
-            .max_connections(1)
-            .over_capacity(OverCapacity::Backlog)
-            .shutdown_grace(Duration::from_millis(300)),
-    );
-    let first = held(&server);
-    let mut waiting = RawConn::connect(server.local_addr());
-    waiting.send(&raw::get("/", "")).unwrap();
-    waiting
-        .stream
-        .set_read_timeout(Some(Duration::from_millis(400)))
-        .unwrap();
-    let mut byte = [0u8; 1];
-    let r = waiting.stream.read(&mut byte);
-    assert!(
-        matches!(&r, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
-        "served past the cap: {r:?}"
-    );
-    drop(first);
-    waiting
-        .stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    assert_eq!(waiting.expect_response().status, 200);
-    assert_eq!(server.stats().refused, 0);
-    // Shutting down at the cap does not hang on the accept loop's wait for a slot.
-    let _held = waiting;
-    let t0 = Instant::now();
-    server.shutdown();
-    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
-}
-
 // ---------------------------------------------------------------------------------------------
 // Addresses and TLS
 
@@ -459,7 +241,7 @@ fn builder_binds_like_run_server() {
 }
 
 #[test]
-fn tls_with_a_self_signed_certificate_as_its_own_anchor() {
+fn our_async_client_trusts_a_self_signed_certificate_as_its_own_anchor() {
     let pki = certs::generate();
     let gate = Arc::new(Gate::default());
     let server =
@@ -472,44 +254,7 @@ fn tls_with_a_self_signed_certificate_as_its_own_anchor() {
     )
     .unwrap();
     assert_eq!(call::<i64>(&client, "add", (2, 3)).unwrap(), 5);
-    // The blocking client and the Python client trust it the same way.
-    let blocking = tarp_blocking::Client::builder(&server.url())
-        .ca_file(&pki.self_signed)
-        .connect()
-        .unwrap();
-    assert_eq!(blocking.call::<i64>("add", (2, 3)).unwrap(), 5);
-    common::python::run_client(
-        &server.url(),
-        Some(&pki.self_signed),
-        "assert c.add(2, 3) == 5",
-    );
-}
-
-#[test]
-fn a_plain_client_or_a_stalled_handshake_on_a_tls_port_costs_only_its_connection() {
-    let pki = certs::generate();
-    let gate = Arc::new(Gate::default());
-    let limits = tarp_core::http::Limits {
-        header_timeout: Duration::from_millis(500),
-        ..Default::default()
-    };
-    let server = spawn(
-        Server::builder(gated_service(&gate))
-            .tls(&pki.cert, &pki.key)
-            .limits(limits),
-    );
-    let mut plain = RawConn::connect(server.local_addr());
-    plain.send(&raw::get("/", "")).unwrap();
-    assert!(plain.closed_within(Duration::from_secs(3)));
-    // A client that connects and never starts the handshake is cut at the head deadline.
-    let mut silent = RawConn::connect(server.local_addr());
-    assert!(silent.closed_within(Duration::from_secs(3)));
-    assert!(eventually(Duration::from_secs(3), || server
-        .stats()
-        .connections
-        == 0));
-    let client = smol::block_on(Client::builder(&server.url()).ca_file(&pki.ca).connect()).unwrap();
-    assert_eq!(call::<i64>(&client, "add", (2, 3)).unwrap(), 5);
+    // (The blocking and Python clients, on both servers: `common::serving`.)
 }
 
 /// Many clients at once, each with a kept-alive connection doing a few calls, from one

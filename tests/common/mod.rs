@@ -23,6 +23,7 @@ pub mod certs;
 pub mod python;
 pub mod raw;
 pub mod service;
+pub mod serving;
 pub mod solo;
 pub mod suite;
 pub mod transports;
@@ -44,6 +45,12 @@ pub struct Options {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Grace period of a graceful shutdown.
     pub shutdown_grace: Duration,
+    /// The connection cap (the transport's default when `None`).
+    pub max_connections: Option<usize>,
+    /// Past the cap, new connections wait in the backlog (`true`) or get a fast 503.
+    pub backlog: bool,
+    /// Async jobs running at once (the transport's default when `None`).
+    pub job_workers: Option<usize>,
 }
 
 impl Default for Options {
@@ -52,26 +59,58 @@ impl Default for Options {
             limits: Limits::default(),
             tls: None,
             shutdown_grace: Duration::from_secs(10),
+            max_connections: None,
+            backlog: false,
+            job_workers: None,
         }
     }
 }
 
-/// A server started by a [`Transport`].
+/// What a graceful shutdown left behind, as both transports report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Report {
+    /// Connections still busy at the end of the grace period, closed by force.
+    pub connections_cut: usize,
+    /// Connections whose handler could not be stopped (left running).
+    pub connections_stuck: usize,
+    /// Async jobs that had not started, settled as failed.
+    pub jobs_abandoned: usize,
+    /// Async jobs still running at the deadline.
+    pub jobs_running: usize,
+}
+
+/// A server started by a [`Transport`]. Dropping it stops the server.
 pub trait RunningServer: Send {
     /// The address it listens on (127.0.0.1).
     fn addr(&self) -> SocketAddr;
     /// Its base URL (`http://127.0.0.1:port` or `https://127.0.0.1:port`).
     fn url(&self) -> String;
+    /// The service it serves.
+    fn service(&self) -> Arc<Service>;
     /// Connections it holds now (for leak checks: must return to its earlier value once the
     /// clients are gone).
     fn connections(&self) -> usize;
     /// Connections accepted since it started.
     fn accepted(&self) -> u64;
+    /// Connections refused past the cap since it started.
+    fn refused(&self) -> u64;
+    /// Async jobs running on its worker pool now.
+    fn jobs_running(&self) -> usize;
+    /// Async jobs waiting for a worker now.
+    fn jobs_queued(&self) -> usize;
     /// Async jobs running or queued on its worker pool now.
-    fn jobs_active(&self) -> usize;
+    fn jobs_active(&self) -> usize {
+        self.jobs_running() + self.jobs_queued()
+    }
+    /// Graceful shutdown within `grace` (the configured grace period when `None`), blocking
+    /// until done; what it left behind.
+    fn shutdown_report(self: Box<Self>, grace: Option<Duration>) -> Report;
     /// Graceful shutdown (stop accepting, finish requests in flight, close), blocking until
-    /// done.
-    fn shutdown(self: Box<Self>);
+    /// done; no handler may be left running.
+    fn shutdown(self: Box<Self>) {
+        let report = self.shutdown_report(None);
+        assert_eq!(report.connections_stuck, 0, "{report:?}");
+    }
 }
 
 /// A transport under test: how to start a server on it.
@@ -94,7 +133,8 @@ pub fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// One `#[test]` per scenario of [`suite`], for the transport `$t` (see the module docs).
+/// One `#[test]` per scenario of [`suite`] and of [`serving`], for the transport `$t` (see the
+/// module docs).
 #[macro_export]
 macro_rules! conformance_tests {
     ($t:ty) => {
@@ -124,12 +164,30 @@ macro_rules! conformance_tests {
             python_client_speaks_the_whole_protocol,
             python_client_over_tls,
         );
+        $crate::conformance_tests!(@serving $t;
+            past_the_connection_cap_new_clients_get_a_fast_503,
+            backlog_policy_holds_new_clients_until_a_slot_frees,
+            async_jobs_run_on_a_bounded_pool_and_shutdown_settles_the_queue,
+            shutdown_after_the_grace_period_cuts_what_remains,
+            dropping_the_server_stops_it,
+            handlers_that_never_return_hold_only_their_own_connections,
+            tls_with_a_self_signed_certificate_as_its_own_anchor,
+            a_plain_client_or_a_stalled_handshake_on_a_tls_port_costs_only_its_connection,
+        );
     };
     (@tests $t:ty; $($name:ident),+ $(,)?) => {
         $(
             #[test]
             fn $name() {
                 $crate::common::suite::$name::<$t>();
+            }
+        )+
+    };
+    (@serving $t:ty; $($name:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::common::serving::$name::<$t>();
             }
         )+
     };
