@@ -63,8 +63,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tarp_core::http::{Limits, Next, ServerConn};
-use tarp_core::service::{Dispatch, ErrorKind, Job, Service};
-use tarp_core::wire::envelope;
+pub use tarp_core::listen::OverCapacity;
+use tarp_core::listen::{busy_response, listen_address};
+use tarp_core::service::{Dispatch, Job, Service};
 
 use crate::pool::JobPool;
 use crate::stream::Stream;
@@ -85,18 +86,6 @@ const REFUSE_BUDGET: Duration = Duration::from_secs(2);
 /// After refusing a request, how long to drain what the peer still sends before closing, so
 /// the close does not turn into a reset that destroys the error response in flight.
 const LINGER: Duration = Duration::from_millis(500);
-
-/// What to do with connections past [`ServerBuilder::max_connections`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OverCapacity {
-    /// Accept them and answer a fast `503` (`ServiceUnavailable`, `Retry-After: 1`), then
-    /// close. Clients learn at once that the server is busy.
-    #[default]
-    Refuse,
-    /// Stop accepting until a connection ends: new clients wait in the kernel's listen
-    /// backlog (and time out there if it lasts).
-    Backlog,
-}
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -207,19 +196,12 @@ impl ServerBuilder {
             (None, Some((cert, key))) => Some(crate::tls::server_config(cert, key)?),
             (None, None) => None,
         };
-        let address = match self.address {
-            Some(a) => a,
-            None => {
-                let port = self.port.unwrap_or(if tls.is_some() { 443 } else { 80 });
-                match self.bind_to.as_deref().map(str::trim) {
-                    None | Some("") => format!("0.0.0.0:{port}"),
-                    Some(ip) if ip.contains(':') && !ip.starts_with('[') => {
-                        format!("[{ip}]:{port}")
-                    }
-                    Some(host) => format!("{host}:{port}"),
-                }
-            }
-        };
+        let address = listen_address(
+            self.address.as_deref(),
+            self.bind_to.as_deref(),
+            self.port,
+            tls.is_some(),
+        );
         let bind_err = |source| ServerError::Bind {
             addr: address.clone(),
             source,
@@ -685,22 +667,6 @@ fn over_capacity(shared: &Shared, tcp: TcpStream, peer: SocketAddr) {
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {}
         }
     }
-}
-
-/// The bytes of the over-capacity answer.
-fn busy_response() -> Vec<u8> {
-    let body = envelope::error_body(
-        ErrorKind::ServiceUnavailable,
-        "server busy: too many connections, retry later",
-    );
-    let mut out = format!(
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: {}\r\nRetry-After: 1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        envelope::JSON_MIME,
-        body.len()
-    )
-    .into_bytes();
-    out.extend_from_slice(&body);
-    out
 }
 
 /// Answers a connection past the cap with a 503 and closes it, within [`REFUSE_BUDGET`].

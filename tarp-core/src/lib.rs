@@ -10,12 +10,16 @@
 //! - [`wire`]: what TARP means on top of HTTP: envelopes, pickles, query strings, discovery.
 //! - [`service`]: endpoints, argument binding, dispatch and the async job table.
 //!
+//! [`listen`] holds what both server adapters decide the same way around their sockets (the
+//! address, the policy past the connection cap, the over-capacity answer).
+//!
 //! With the feature `tls`, `tls` builds the rustls configurations both adapters use from PEM
 //! files (configuration only: the TLS connections belong to the adapters).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod http;
+pub mod listen;
 pub mod service;
 #[cfg(feature = "tls")]
 pub mod tls;

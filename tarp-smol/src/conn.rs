@@ -10,8 +10,7 @@ use smol::future::FutureExt as _;
 use smol::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use smol::{Async, Timer};
 use tarp_core::http::{Next, ServerConn};
-use tarp_core::service::ErrorKind;
-use tarp_core::wire::envelope;
+use tarp_core::listen::busy_response;
 
 use crate::server::{ConnGuard, Shared};
 use crate::stream::Stream;
@@ -351,23 +350,6 @@ async fn drain(stream: &mut ServerStream, until: Instant) {
         }
     };
     reading.or(sleep_until(until)).await;
-}
-
-/// The bytes of the over-capacity answer.
-fn busy_response() -> Vec<u8> {
-    let body = envelope::error_body(
-        ErrorKind::ServiceUnavailable,
-        "server busy: too many connections, retry later",
-    );
-    let mut out = format!(
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: {}\r\nRetry-After: 1\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        envelope::JSON_MIME,
-        body.len()
-    )
-    .into_bytes();
-    out.extend_from_slice(&body);
-    out
 }
 
 /// Answers a connection past the cap with a 503 and closes it, within [`REFUSE_BUDGET`].

@@ -66,6 +66,8 @@ use smol::future::FutureExt as _;
 use smol::lock::Semaphore;
 use smol::{Async, Executor, Timer};
 use tarp_core::http::{Limits, ServerConn};
+use tarp_core::listen::listen_address;
+pub use tarp_core::listen::OverCapacity;
 use tarp_core::service::{Dispatch, Job, Service};
 
 use crate::conn;
@@ -80,18 +82,6 @@ pub const DEFAULT_JOB_WORKERS: usize = 10;
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Connections past the cap being refused at once; beyond, they are just closed.
 const REFUSING_MAX: usize = 64;
-
-/// What to do with connections past [`ServerBuilder::max_connections`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OverCapacity {
-    /// Accept them and answer a fast `503` (`ServiceUnavailable`, `Retry-After: 1`), then
-    /// close. Clients learn at once that the server is busy.
-    #[default]
-    Refuse,
-    /// Stop accepting until a connection ends: new clients wait in the kernel's listen
-    /// backlog (and time out there if it lasts).
-    Backlog,
-}
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -213,19 +203,12 @@ impl ServerBuilder {
             (None, Some((cert, key))) => Some(crate::tls::server_config(cert, key)?),
             (None, None) => None,
         };
-        let address = match self.address {
-            Some(a) => a,
-            None => {
-                let port = self.port.unwrap_or(if tls.is_some() { 443 } else { 80 });
-                match self.bind_to.as_deref().map(str::trim) {
-                    None | Some("") => format!("0.0.0.0:{port}"),
-                    Some(ip) if ip.contains(':') && !ip.starts_with('[') => {
-                        format!("[{ip}]:{port}")
-                    }
-                    Some(host) => format!("{host}:{port}"),
-                }
-            }
-        };
+        let address = listen_address(
+            self.address.as_deref(),
+            self.bind_to.as_deref(),
+            self.port,
+            tls.is_some(),
+        );
         let bind_err = |source| ServerError::Bind {
             addr: address.clone(),
             source,

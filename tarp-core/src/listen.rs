@@ -1,0 +1,105 @@
+//! What both server adapters decide the same way before and around their sockets: which
+//! address to listen on, what to do past the connection cap, and the exact bytes of the
+//! over-capacity answer. Pure functions and data: the sockets belong to the adapters.
+
+use crate::service::ErrorKind;
+use crate::wire::envelope;
+
+/// What a server does with connections past its connection cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OverCapacity {
+    /// Accept them and answer a fast `503` (`ServiceUnavailable`, `Retry-After: 1`), then
+    /// close. Clients learn at once that the server is busy.
+    #[default]
+    Refuse,
+    /// Stop accepting until a connection ends: new clients wait in the kernel's listen
+    /// backlog (and time out there if it lasts).
+    Backlog,
+}
+
+/// The `host:port` a server binds, chosen as the Python `runServer(port=, bindTo=)` does:
+/// `address` (`"127.0.0.1:8080"`, `"[::1]:0"`, `"localhost:8080"`) wins when given;
+/// otherwise `bind_to` (an IP address or host name; empty or absent for all IPv4
+/// interfaces, a bare IPv6 address gets its brackets) with `port` (default 80, or 443 with
+/// TLS).
+pub fn listen_address(
+    address: Option<&str>,
+    bind_to: Option<&str>,
+    port: Option<u16>,
+    tls: bool,
+) -> String {
+    if let Some(address) = address {
+        return address.to_owned();
+    }
+    let port = port.unwrap_or(if tls { 443 } else { 80 });
+    match bind_to.map(str::trim) {
+        None | Some("") => format!("0.0.0.0:{port}"),
+        Some(ip) if ip.contains(':') && !ip.starts_with('[') => format!("[{ip}]:{port}"),
+        Some(host) => format!("{host}:{port}"),
+    }
+}
+
+/// The whole answer to a connection refused past the cap: `503`, a `ServiceUnavailable`
+/// envelope, `Retry-After: 1`, `Connection: close`.
+pub fn busy_response() -> Vec<u8> {
+    let body = envelope::error_body(
+        ErrorKind::ServiceUnavailable,
+        "server busy: too many connections, retry later",
+    );
+    let mut out = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: {}\r\nRetry-After: 1\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        envelope::JSON_MIME,
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(&body);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_chosen_as_run_server_does() {
+        assert_eq!(listen_address(None, None, None, false), "0.0.0.0:80");
+        assert_eq!(listen_address(None, Some(""), None, true), "0.0.0.0:443");
+        assert_eq!(
+            listen_address(None, Some(" 127.0.0.1 "), Some(8080), false),
+            "127.0.0.1:8080"
+        );
+        assert_eq!(listen_address(None, Some("::1"), Some(0), false), "[::1]:0");
+        assert_eq!(
+            listen_address(None, Some("[::1]"), Some(9), false),
+            "[::1]:9"
+        );
+        assert_eq!(
+            listen_address(None, Some("localhost"), Some(9), false),
+            "localhost:9"
+        );
+        assert_eq!(
+            listen_address(Some("127.0.0.1:1"), Some("::1"), Some(9), true),
+            "127.0.0.1:1"
+        );
+    }
+
+    #[test]
+    fn the_busy_answer_is_a_complete_503_envelope() {
+        let bytes = busy_response();
+        let text = String::from_utf8(bytes).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("\r\nRetry-After: 1"), "{head}");
+        assert!(head.contains("\r\nConnection: close"), "{head}");
+        assert!(
+            head.contains(&format!("\r\nContent-Length: {}", body.len())),
+            "{head}"
+        );
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(json["type"], "ServiceUnavailable");
+    }
+}
