@@ -306,16 +306,31 @@ struct PayloadResult<'a> {
 
 /// Decodes the `result.payload` of an RPC or `asyncGet` answer (a success envelope whose
 /// mimetype is `application/json`, PROTOCOL.md section 4) without copying the envelope: the
-/// JSON is read borrowing the base64 text from `body`, which is then decoded in place, into
-/// the start of the same memory, and the allocation shrunk to the decoded size. The base64
-/// text and the bytes it decodes to are never both alive (for a 100 MB result, 134 MB less
-/// than decoding into a buffer of its own, and the envelope's owned copy of the text is not
-/// made at all).
+/// base64 text is decoded in place, into the start of the body's own memory, and the
+/// allocation shrunk to the decoded size. The base64 text and the bytes it decodes to are
+/// never both alive (for a 100 MB result, 134 MB less than decoding into a buffer of its
+/// own), and the envelope's owned copy of the text is not made at all.
+///
+/// The envelope exactly as a TARP server writes it (its fixed head and tail around the
+/// text) is decoded without reading the text as JSON: when every chunk decodes, the text
+/// holds only base64 characters, so it is a JSON string without escapes and the body is
+/// that envelope. Otherwise the body is restored and read with serde, borrowing the text.
 ///
 /// Decoding is `engine`'s (the standard alphabet, its padding rules): a text it refuses is
 /// [`PayloadBody::NotBase64`] with the error it gives for the whole text. A body that is not
 /// such an envelope, or that has a duplicated key, comes back as [`PayloadBody::Other`].
 pub fn decode_payload_in_place<E: base64::Engine>(body: Vec<u8>, engine: &E) -> PayloadBody {
+    const HEAD: &[u8] =
+        br#"{"status": "success", "mimetype": "application/json", "result": {"payload": ""#;
+    const TAIL: &[u8] = br#""}}"#;
+    let mut body = body;
+    if body.len() >= HEAD.len() + TAIL.len() && body.starts_with(HEAD) && body.ends_with(TAIL) {
+        let end = body.len() - TAIL.len();
+        match decode_in_place(body, HEAD.len(), end, engine) {
+            Ok(bytes) => return PayloadBody::Decoded(bytes),
+            Err(restored) => body = restored,
+        }
+    }
     let (start, end) = {
         let Ok(env) = serde_json::from_slice::<PayloadEnvelope<'_>>(&body) else {
             return PayloadBody::Other(body);
@@ -338,30 +353,37 @@ pub fn decode_payload_in_place<E: base64::Engine>(body: Vec<u8>, engine: &E) -> 
             }
         }
     };
-    decode_base64_in_place(body, start, end, engine)
+    match decode_in_place(body, start, end, engine) {
+        Ok(bytes) => PayloadBody::Decoded(bytes),
+        // Refused, or a text whose padding is not at its end: the whole text's answer.
+        Err(body) => match engine.decode(&body[start..end]) {
+            Ok(bytes) => PayloadBody::Decoded(bytes),
+            Err(e) => PayloadBody::NotBase64(e),
+        },
+    }
 }
 
 /// Decodes the base64 text `body[start..end]` into the start of `body`, chunk by chunk (each
 /// chunk copied out before its bytes are written over), then shrinks `body` to the bytes.
 /// Chunks are whole quads without padding but the last, so they decode exactly as the whole
-/// text does; a text with `=` before its last quad or a length the quads do not divide is
-/// decoded in one piece instead, so that every error is the one the whole text gives.
-fn decode_base64_in_place<E: base64::Engine>(
+/// text does. A text with `=` before its last quad, or a length quads do not divide, is not
+/// tried; a chunk the engine refuses stops the decoding, and the body is restored as it
+/// was (the bytes decoded so far encoded back, backward, over their text; the refused chunk
+/// and the bytes before the text put back). Either way the body comes back unchanged in
+/// `Err`.
+fn decode_in_place<E: base64::Engine>(
     mut body: Vec<u8>,
     start: usize,
     end: usize,
     engine: &E,
-) -> PayloadBody {
+) -> Result<Vec<u8>, Vec<u8>> {
     /// Base64 characters decoded per step: a multiple of 4.
     const STEP: usize = 4 * 1024;
     let text_len = end - start;
-    let odd = text_len % 4 != 0 || body[start..end.saturating_sub(2).max(start)].contains(&b'=');
-    if odd {
-        return match engine.decode(&body[start..end]) {
-            Ok(bytes) => PayloadBody::Decoded(bytes),
-            Err(e) => PayloadBody::NotBase64(e),
-        };
+    if text_len % 4 != 0 || body[start..end.saturating_sub(2).max(start)].contains(&b'=') {
+        return Err(body);
     }
+    let prefix = body[..start].to_vec();
     let mut chunk = [0u8; STEP];
     let mut out = 0;
     let mut read = start;
@@ -372,24 +394,26 @@ fn decode_base64_in_place<E: base64::Engine>(
         match engine.decode_slice(&chunk[..len], &mut body[out..]) {
             Ok(written) => out += written,
             Err(_) => {
-                // The chunks before this one were valid whole quads: the whole text's error
-                // is that of any valid quads of the same length, this chunk and the rest.
-                let mut again = Vec::with_capacity(text_len);
-                again.resize(read - start, b'A');
-                again.extend_from_slice(&chunk[..len]);
-                again.extend_from_slice(&body[read + len..end]);
-                return match engine.decode(&again) {
-                    Err(e) => PayloadBody::NotBase64(e),
-                    // Cannot happen (the chunk was refused); keep the general path's answer.
-                    Ok(bytes) => PayloadBody::Decoded(bytes),
-                };
+                // Every chunk before this one was STEP characters decoded to 3/4 as many
+                // bytes; the text of bytes from offset i on starts at `start + 4i/3`, never
+                // before i, so encoding backward only overwrites bytes already encoded.
+                let mut bytes = [0u8; STEP / 4 * 3];
+                for first in (0..out).step_by(STEP / 4 * 3).rev() {
+                    let n = (STEP / 4 * 3).min(out - first);
+                    bytes[..n].copy_from_slice(&body[first..first + n]);
+                    let at = start + first / 3 * 4;
+                    let _ = engine.encode_slice(&bytes[..n], &mut body[at..at + n / 3 * 4]);
+                }
+                body[read..read + len].copy_from_slice(&chunk[..len]);
+                body[..start].copy_from_slice(&prefix);
+                return Err(body);
             }
         }
         read += len;
     }
     body.truncate(out);
     body.shrink_to_fit();
-    PayloadBody::Decoded(body)
+    Ok(body)
 }
 
 /// Serializes `value` exactly as CPython's `json.dumps(value)` with default arguments would:
@@ -816,6 +840,39 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(body)
             );
+        }
+    }
+
+    #[test]
+    fn a_server_shaped_body_that_is_not_plain_base64_is_restored_and_read_as_json() {
+        use base64::Engine as _;
+        let engine = &base64::engine::general_purpose::STANDARD;
+        let bytes: Vec<u8> = (0..30_000u32).map(|i| (i * 7) as u8).collect();
+        let good = engine.encode(&bytes);
+        for at in [0usize, 3, 4096, 4100, 12_288, 20_000, good.len() - 1] {
+            // A quote: not JSON any more; the body must come back byte for byte.
+            let mut text = good.clone().into_bytes();
+            text[at] = b'"';
+            let body = payload_envelope(std::str::from_utf8(&text).unwrap());
+            assert_eq!(
+                decode_payload_in_place(body.clone(), engine),
+                PayloadBody::Other(body),
+                "quote at {at}"
+            );
+            // An escaped slash where a '/' is: valid JSON, decoded from the unescaped text.
+            let mut text = good.clone();
+            text.insert(at, '\\');
+            text.insert(at + 1, '/');
+            text.remove(at + 2);
+            let expected = engine
+                .decode(text.replace("\\/", "/"))
+                .map_err(|e| e.to_string());
+            let got = match decode_payload_in_place(payload_envelope(&text), engine) {
+                PayloadBody::Decoded(b) => Ok(b),
+                PayloadBody::NotBase64(e) => Err(e.to_string()),
+                PayloadBody::Other(_) => Err("other".into()),
+            };
+            assert_eq!(got, expected, "escape at {at}");
         }
     }
 }
