@@ -60,32 +60,26 @@ struct Started<'a> {
 /// The answer of a synchronous RPC: its pickled result in a success envelope, or its error.
 pub(crate) fn rpc_response(result: Result<Vec<u8>, super::Error>) -> Response {
     match result {
-        Ok(pickle) => pickle_payload_response(&pickle),
+        Ok(pickle) => pickle_payload_response(pickle),
         Err(e) => e.to_response(),
     }
 }
 
 /// [`payload_response`] of `base64(pickle)`, written straight into the body: base64 needs no
-/// JSON escaping, so the envelope is a fixed head, the base64 text encoded in place and a
-/// fixed tail (the same bytes; a test checks it). Saves the base64 string, the serializer's
-/// escape scan over it and the body's regrowth: for a 100 MB result, two copies of 134 MB.
-fn pickle_payload_response(pickle: &[u8]) -> Response {
+/// JSON escaping, so the envelope is a fixed head, the base64 text and a fixed tail (the
+/// same bytes; a test checks it). Saves the base64 string, the serializer's escape scan over
+/// it and the body's regrowth: for a 100 MB result, two copies of 134 MB. The text is
+/// encoded in the pickle's own memory ([`envelope::wrap_base64_in_place`]): no second
+/// buffer, fresh from the kernel, of the text's size (134 MB of page faults and zeroing for
+/// a 100 MB result).
+fn pickle_payload_response(pickle: Vec<u8>) -> Response {
     const HEAD: &[u8] =
         br#"{"status": "success", "mimetype": "application/json", "result": {"payload": ""#;
     const TAIL: &[u8] = br#""}}"#;
-    let engine = &base64::engine::general_purpose::STANDARD;
-    let Some(text_len) = base64::encoded_len(pickle.len(), true) else {
-        return payload_response(&engine.encode(pickle));
-    };
-    let mut body = Vec::with_capacity(HEAD.len() + text_len + TAIL.len());
-    body.extend_from_slice(HEAD);
-    body.resize(HEAD.len() + text_len, 0);
-    match engine.encode_slice(pickle, &mut body[HEAD.len()..]) {
-        Ok(n) if n == text_len => {}
-        _ => return payload_response(&engine.encode(pickle)),
+    match envelope::wrap_base64_in_place(pickle, HEAD, TAIL) {
+        Ok(body) => Response::new(200, Some(Cow::Borrowed(JSON_MIME)), body),
+        Err(pickle) => payload_response(&base64::engine::general_purpose::STANDARD.encode(pickle)),
     }
-    body.extend_from_slice(TAIL);
-    Response::new(200, Some(Cow::Borrowed(JSON_MIME)), body)
 }
 
 /// The success envelope of an RPC result: `{"payload": "<base64 pickle>"}`.
@@ -200,27 +194,39 @@ impl Service {
         if query.is_some_and(|q| !q.is_empty()) {
             return bad_request("RPC endpoints should not have query parameters");
         }
-        let fast = plain_rpc_body(content_type, &body).and_then(|(args, kwargs)| {
-            // Decoded base64 proves the args text holds no quote or escape: the JSON reader
-            // would have read exactly this text. Anything else takes the reader's path.
-            let args = BASE64_LENIENT.decode(args).ok()?;
-            Some((args, decode_base64("kwargs", kwargs)))
+        // The plain shapes: the args text decoded in the body's own memory. Decoded base64
+        // proves the text holds no quote or escape: the JSON reader would have read exactly
+        // this text. Anything else (the body then restored as it came) takes its path.
+        let plain = plain_rpc_body(content_type, &body).map(|(args, kwargs)| {
+            let start = args.as_ptr() as usize - body.as_ptr() as usize;
+            (start, start + args.len(), decode_base64("kwargs", kwargs))
         });
-        let (args_bytes, kwargs_bytes) = if let Some(parts) = fast {
-            parts
-        } else {
-            let (args, kwargs) = match rpc_body(content_type, &body) {
-                Ok(parts) => parts,
-                Err(message) => return bad_request(message),
-            };
-            // Errors keep their order: the args' base64, the args' pickle, then the kwargs'.
-            let args = match decode_base64("args", &args) {
-                Ok(bytes) => bytes,
-                Err(message) => return bad_request(&message),
-            };
-            (args, decode_base64("kwargs", &kwargs))
+        let decoded = match plain {
+            Some((start, end, kwargs)) => {
+                match envelope::decode_in_place(body, start, end, &BASE64_LENIENT) {
+                    Ok(args) => Ok((args, kwargs)),
+                    Err(restored) => Err(restored),
+                }
+            }
+            None => Err(body),
         };
-        drop(body);
+        let (args_bytes, kwargs_bytes) = match decoded {
+            Ok(parts) => parts,
+            Err(body) => {
+                let (args, kwargs) = match rpc_body(content_type, &body) {
+                    Ok(parts) => parts,
+                    Err(message) => return bad_request(message),
+                };
+                // Errors keep their order: the args' base64, the args' pickle, then the
+                // kwargs'.
+                let args = match decode_base64("args", &args) {
+                    Ok(bytes) => bytes,
+                    Err(message) => return bad_request(&message),
+                };
+                (args, decode_base64("kwargs", &kwargs))
+                // The body is freed here, before the pickles are decoded.
+            }
+        };
         let args = match decode_pickle("args", &args_bytes, &self.config.pickle_limits) {
             Ok(v) => v,
             Err(message) => return bad_request(&message),
@@ -528,9 +534,11 @@ mod tests {
     #[test]
     fn pickle_payload_envelope_is_the_serialized_one() {
         let engine = &base64::engine::general_purpose::STANDARD;
-        for len in [0usize, 1, 2, 3, 4, 5, 57, 1000, 100_003] {
+        for len in [
+            0usize, 1, 2, 3, 4, 5, 57, 1000, 3071, 3072, 3073, 6144, 100_003,
+        ] {
             let pickle: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
-            let direct = pickle_payload_response(&pickle);
+            let direct = pickle_payload_response(pickle.clone());
             let serialized = payload_response(&engine.encode(&pickle));
             assert_eq!(direct.status, serialized.status);
             assert_eq!(direct.content_type, serialized.content_type);

@@ -218,60 +218,71 @@ pub fn rpc_request_body(args_pickle: &[u8], kwargs_pickle: &[u8]) -> Vec<u8> {
     body
 }
 
-/// [`rpc_request_body`] built in the memory of the args pickle, which it takes: the body
-/// grows that allocation to its final size and encodes the pickle backward, chunk by chunk
-/// from its end, each chunk copied out before its text is written (the text of bytes from
-/// offset `i` on starts at `9 + 4i/3`, never before `i`, so only bytes already read are
-/// overwritten). The same bytes as [`rpc_request_body`] (tested); a large argument's
-/// pickle and its body are never both alive (for a 100 MB argument, 100 MB less at the
-/// peak), and the pickle is not moved.
+/// [`rpc_request_body`] built in the memory of the args pickle, which it takes (see
+/// [`wrap_base64_in_place`]). The same bytes as [`rpc_request_body`] (tested); a large
+/// argument's pickle and its body are never both alive (for a 100 MB argument, 100 MB less
+/// at the peak), and the pickle is not moved.
 pub fn rpc_request_body_from(args_pickle: Vec<u8>, kwargs_pickle: &[u8]) -> Vec<u8> {
     use base64::Engine as _;
-    const HEAD: &[u8] = br#"{"args":""#;
-    const MID: &[u8] = br#"","kwargs":""#;
-    const TAIL: &[u8] = br#""}"#;
-    /// Pickle bytes encoded per step: a multiple of 3, so every chunk but the last encodes
-    /// to exactly 4/3 as many characters, without padding.
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let mut tail = br#"","kwargs":""#.to_vec();
+    let at = tail.len();
+    match base64::encoded_len(kwargs_pickle.len(), true) {
+        Some(k) => {
+            tail.resize(at + k, 0);
+            let written = engine
+                .encode_slice(kwargs_pickle, &mut tail[at..])
+                .unwrap_or(0);
+            tail.truncate(at + written);
+        }
+        None => return rpc_request_body(&args_pickle, kwargs_pickle),
+    }
+    tail.extend_from_slice(br#""}"#);
+    wrap_base64_in_place(args_pickle, br#"{"args":""#, &tail)
+        .unwrap_or_else(|bytes| rpc_request_body(&bytes, kwargs_pickle))
+}
+
+/// `head`, the standard base64 of `bytes` and `tail`, built in the memory of `bytes`: the
+/// allocation grows to its final size and the bytes are encoded backward, chunk by chunk
+/// from their end, each chunk copied out before its text is written (the text of bytes from
+/// offset `i` on starts at `head.len() + 4i/3`, never before `i`, so only bytes already read
+/// are overwritten). No second buffer of the text's size, and the bytes are not moved.
+/// `Err` gives the bytes back when the sizes overflow.
+pub(crate) fn wrap_base64_in_place(
+    bytes: Vec<u8>,
+    head: &[u8],
+    tail: &[u8],
+) -> Result<Vec<u8>, Vec<u8>> {
+    use base64::Engine as _;
+    /// Bytes encoded per step: a multiple of 3, so every chunk but the last encodes to
+    /// exactly 4/3 as many characters, without padding.
     const STEP: usize = 3 * 1024;
     let engine = &base64::engine::general_purpose::STANDARD;
-    let n = args_pickle.len();
-    let sizes = base64::encoded_len(n, true).zip(base64::encoded_len(kwargs_pickle.len(), true));
-    let Some((a_len, total)) = sizes.and_then(|(a, k)| {
-        let total = [HEAD.len(), MID.len(), k, TAIL.len()]
-            .iter()
-            .try_fold(a, |acc, &x| acc.checked_add(x))?;
-        Some((a, total))
-    }) else {
-        return rpc_request_body(&args_pickle, kwargs_pickle);
+    let n = bytes.len();
+    let Some(text_len) = base64::encoded_len(n, true) else {
+        return Err(bytes);
     };
-    let mut body = args_pickle;
+    let Some(total) = [head.len(), tail.len()]
+        .iter()
+        .try_fold(text_len, |acc, &x| acc.checked_add(x))
+    else {
+        return Err(bytes);
+    };
+    let mut body = bytes;
     body.reserve_exact(total - n);
     body.resize(total, 0);
-    // After the args text (which starts at HEAD and is longer than the pickle, so all of
-    // this lies past the pickle's bytes): the separator, the kwargs text and the tail.
-    let mut at = HEAD.len() + a_len;
-    body[at..at + MID.len()].copy_from_slice(MID);
-    at += MID.len();
-    let k = engine
-        .encode_slice(kwargs_pickle, &mut body[at..total - TAIL.len()])
-        .unwrap_or(0);
-    at += k;
-    body[at..at + TAIL.len()].copy_from_slice(TAIL);
-    // The args text, backward.
+    // The tail lies past the bytes: the text starts at `head` and is longer than they are.
+    body[head.len() + text_len..].copy_from_slice(tail);
     let mut chunk = [0u8; STEP];
     for first in (0..n).step_by(STEP).rev() {
         let len = STEP.min(n - first);
         chunk[..len].copy_from_slice(&body[first..first + len]);
-        let out = HEAD.len() + first / 3 * 4;
-        if engine
-            .encode_slice(&chunk[..len], &mut body[out..])
-            .is_err()
-        {
-            return Vec::new(); // cannot happen: the body has room for the whole text
-        }
+        let at = head.len() + first / 3 * 4;
+        // Cannot fail: the body has room for the whole text.
+        let _ = engine.encode_slice(&chunk[..len], &mut body[at..head.len() + text_len]);
     }
-    body[..HEAD.len()].copy_from_slice(HEAD);
-    body
+    body[..head.len()].copy_from_slice(head);
+    Ok(body)
 }
 
 /// What [`decode_payload_in_place`] found in an answer's body.
@@ -371,7 +382,7 @@ pub fn decode_payload_in_place<E: base64::Engine>(body: Vec<u8>, engine: &E) -> 
 /// was (the bytes decoded so far encoded back, backward, over their text; the refused chunk
 /// and the bytes before the text put back). Either way the body comes back unchanged in
 /// `Err`.
-fn decode_in_place<E: base64::Engine>(
+pub(crate) fn decode_in_place<E: base64::Engine>(
     mut body: Vec<u8>,
     start: usize,
     end: usize,
