@@ -377,8 +377,8 @@ pub fn decode_payload_in_place<E: base64::Engine>(body: Vec<u8>, engine: &E) -> 
 /// Decodes the base64 text `body[start..end]` into the start of `body`, chunk by chunk (each
 /// chunk copied out before its bytes are written over), then shrinks `body` to the bytes.
 /// Chunks are whole quads without padding but the last, so they decode exactly as the whole
-/// text does. A text with `=` before its last quad, or a length quads do not divide, is not
-/// tried; a chunk the engine refuses stops the decoding, and the body is restored as it
+/// text does. A text whose length quads do not divide is not tried; a chunk the engine
+/// refuses, or that ends with `=` and is not the last, stops the decoding, and the body is restored as it
 /// was (the bytes decoded so far encoded back, backward, over their text; the refused chunk
 /// and the bytes before the text put back). Either way the body comes back unchanged in
 /// `Err`.
@@ -390,8 +390,7 @@ pub(crate) fn decode_in_place<E: base64::Engine>(
 ) -> Result<Vec<u8>, Vec<u8>> {
     /// Base64 characters decoded per step: a multiple of 4.
     const STEP: usize = 4 * 1024;
-    let text_len = end - start;
-    if text_len % 4 != 0 || body[start..end.saturating_sub(2).max(start)].contains(&b'=') {
+    if (end - start) % 4 != 0 {
         return Err(body);
     }
     let prefix = body[..start].to_vec();
@@ -401,10 +400,18 @@ pub(crate) fn decode_in_place<E: base64::Engine>(
     while read < end {
         let len = STEP.min(end - read);
         chunk[..len].copy_from_slice(&body[read..read + len]);
+        // Padding ends only the last chunk: the engine refuses `=` inside a chunk, and
+        // this refuses it at the end of any other (where the chunk alone would accept it).
+        let padded = read + len < end && chunk[len - 2..len].contains(&b'=');
         // Writes end at 3/4 of what was read so far, before `read + len`.
-        match engine.decode_slice(&chunk[..len], &mut body[out..]) {
-            Ok(written) => out += written,
-            Err(_) => {
+        let decoded = if padded {
+            None
+        } else {
+            engine.decode_slice(&chunk[..len], &mut body[out..]).ok()
+        };
+        match decoded {
+            Some(written) => out += written,
+            None => {
                 // Every chunk before this one was STEP characters decoded to 3/4 as many
                 // bytes; the text of bytes from offset i on starts at `start + 4i/3`, never
                 // before i, so encoding backward only overwrites bytes already encoded.
