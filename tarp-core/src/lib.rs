@@ -10,7 +10,9 @@
 //! - [`wire`]: what TARP means on top of HTTP: envelopes, pickles, query strings, discovery.
 //! - [`service`]: endpoints, argument binding, dispatch and the async job table.
 //!
-//! [`listen`] holds what both server adapters decide the same way around their sockets (the
+//! [`client`] holds what both adapters' clients do without I/O (arguments, URLs, request
+//! bodies, the Python client's reading of every answer, typed errors); [`listen`] holds
+//! what both server adapters decide the same way around their sockets (the
 //! address, the policy past the connection cap, the over-capacity answer).
 //!
 //! With the feature `tls`, `tls` builds the rustls configurations both adapters use from PEM
@@ -18,6 +20,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod http;
 pub mod listen;
 pub mod service;

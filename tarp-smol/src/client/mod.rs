@@ -34,8 +34,6 @@
 //! its type and message, an unknown endpoint, a bad argument, or a transport, TLS, timeout or
 //! protocol failure.
 
-mod call;
-
 use std::io;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -50,6 +48,7 @@ use serde_json::Value as Json;
 use smol::future::FutureExt as _;
 use smol::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use smol::Timer;
+use tarp_core::client as call;
 use tarp_core::http::{
     ClientConn, ClientError as HttpClientError, ClientNext, ClientResponse, Limits, Request,
     Version,
@@ -62,6 +61,15 @@ pub use call::{
     Result, WebBody, WebData,
 };
 use call::{BaseUrl, Checked, Reply};
+
+/// Builds [`Kwargs`]: `kwargs! {"lower" => 0, "upper" => 100}` (any serde values).
+#[macro_export]
+macro_rules! kwargs {
+    () => { $crate::Kwargs::new() };
+    ($($name:expr => $value:expr),+ $(,)?) => {
+        $crate::Kwargs::new()$(.with($name, $value))+
+    };
+}
 
 /// Default connect timeout (TCP and TLS): 10 s.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,18 +1,20 @@
 //! What a TARP client sends and how it reads the answers (PROTOCOL.md section 7), with no I/O:
 //! arguments, errors, discovery entries, request bodies and targets, and the Python client's
-//! branching on a response. The async [`Client`](super::Client) only moves the bytes.
+//! branching on a response. Both adapters' clients (`tarp_blocking::Client` over ureq,
+//! `tarp_smol::Client` over the core's [`ClientConn`](crate::http::ClientConn)) only move the
+//! bytes, so they cannot answer the same response differently.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::wire::discovery::{self, Discovery};
+use crate::wire::envelope::{self, Envelope, PayloadBody, JSON_MIME};
+use crate::wire::pickle::{self, Value};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value as Json;
-use tarp_core::wire::discovery::{self, Discovery};
-use tarp_core::wire::envelope::{self, Envelope, PayloadBody, JSON_MIME};
-use tarp_core::wire::pickle::{self, Value};
 
 /// A boxed error kept as the source of a transport, TLS or timeout failure.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -21,8 +23,10 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// The server says the operation is underway (503 `OperationInProgress`); try again after
-    /// `retry_after` (the `Retry-After` header, 5 s when absent, as the Python client assumes).
+    /// The server says the operation is underway (503 `OperationInProgress`, or a 503 of
+    /// type `generic` with `Retry-After`, as the Python server answers for RPC and POST
+    /// handlers); try again after `retry_after` (the `Retry-After` header, 5 s when absent,
+    /// as the Python client assumes).
     #[error("operation in progress: {message} (retry after {} s)", retry_after.as_secs_f64())]
     OperationInProgress {
         /// The server's message.
@@ -92,6 +96,13 @@ pub enum ClientError {
     /// The result arrived but does not convert to the requested Rust type.
     #[error("cannot convert the result: {0}")]
     Decode(String),
+}
+
+impl ClientError {
+    /// A transport failure (connection refused or reset, DNS...), keeping its cause.
+    pub fn transport(e: impl Into<BoxError>) -> Self {
+        ClientError::Transport { source: e.into() }
+    }
 }
 
 /// The result of a client operation.
@@ -244,7 +255,9 @@ impl Kwargs {
         self.pairs.is_empty()
     }
 
-    pub(crate) fn into_value(self) -> Result<Value> {
+    /// The keyword arguments as the pickle dict an RPC sends; the first argument that could
+    /// not be converted is a [`ClientError::BadArgument`].
+    pub fn into_value(self) -> Result<Value> {
         if let Some(message) = self.error {
             return Err(ClientError::BadArgument { message });
         }
@@ -257,18 +270,9 @@ impl Kwargs {
     }
 }
 
-/// Builds [`Kwargs`]: `kwargs! {"lower" => 0, "upper" => 100}` (any serde values).
-#[macro_export]
-macro_rules! kwargs {
-    () => { $crate::Kwargs::new() };
-    ($($name:expr => $value:expr),+ $(,)?) => {
-        $crate::Kwargs::new()$(.with($name, $value))+
-    };
-}
-
 /// The JSON body of an RPC call (PROTOCOL.md section 4) from its args tuple and kwargs
 /// dict, built in the memory of the args pickle.
-pub(crate) fn rpc_body_of(args: &Value, kwargs: &Value) -> Vec<u8> {
+pub fn rpc_body_of(args: &Value, kwargs: &Value) -> Vec<u8> {
     let kwargs = pickle::encode(kwargs);
     envelope::rpc_request_body_from(pickle::encode(args), &kwargs)
 }
@@ -329,7 +333,7 @@ pub struct Endpoint {
 }
 
 /// Every endpoint of a discovery document, in the document's order.
-pub(crate) fn endpoints_of(doc: &Discovery) -> Vec<Endpoint> {
+pub fn endpoints_of(doc: &Discovery) -> Vec<Endpoint> {
     let web = |kind, e: &discovery::WebEntry| Endpoint {
         kind,
         name: e.name.clone(),
@@ -363,25 +367,27 @@ pub(crate) fn endpoints_of(doc: &Discovery) -> Vec<Endpoint> {
 /// A server URL taken apart: where to connect, what to put in `Host`, the path prefix, and
 /// the credentials (sent as `Authorization: Basic`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct BaseUrl {
+pub struct BaseUrl {
     /// `https://`?
-    pub(crate) https: bool,
+    pub https: bool,
     /// Host name or IP literal, without brackets.
-    pub(crate) host: String,
+    pub host: String,
     /// Port (80 or 443 unless given).
-    pub(crate) port: u16,
+    pub port: u16,
     /// The `Host` header value (`host` or `host:port`, brackets kept for IPv6).
-    pub(crate) host_header: String,
+    pub host_header: String,
     /// The path prefix without a trailing `/` (usually empty).
-    pub(crate) prefix: String,
+    pub prefix: String,
     /// `Basic ...` when the URL carries credentials.
-    pub(crate) authorization: Option<String>,
+    pub authorization: Option<String>,
     /// The URL without credentials, for messages.
-    pub(crate) display: String,
+    pub display: String,
 }
 
 impl BaseUrl {
-    pub(crate) fn parse(url: &str) -> Result<BaseUrl> {
+    /// Takes `http[s]://[user[:password]@]host[:port][/prefix]` apart; anything else (another
+    /// scheme, a query or fragment, a bad port) is a [`ClientError::BadArgument`] naming it.
+    pub fn parse(url: &str) -> Result<BaseUrl> {
         let bad = |why: &str| ClientError::BadArgument {
             message: format!("URL {url:?}: {why}"),
         };
@@ -451,7 +457,7 @@ impl BaseUrl {
     }
 
     /// The request target for `path_and_query` (relative, without its leading `/`).
-    pub(crate) fn target(&self, path_and_query: &str) -> String {
+    pub fn target(&self, path_and_query: &str) -> String {
         format!("{}/{}", self.prefix, path_and_query)
     }
 }
@@ -482,7 +488,7 @@ fn percent_decode(s: &str) -> String {
 
 /// Percent-encodes a query component: unreserved characters stay, everything else is `%XX`
 /// (so `+`, `&`, `=` and spaces survive Python's `parse_qs`).
-pub(crate) fn encode_component(s: &str, out: &mut String) {
+pub fn encode_component(s: &str, out: &mut String) {
     use std::fmt::Write as _;
     for &b in s.as_bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
@@ -494,7 +500,7 @@ pub(crate) fn encode_component(s: &str, out: &mut String) {
 }
 
 /// An endpoint name as a URL path: `/` kept (names may contain it), the rest escaped.
-pub(crate) fn encode_path(name: &str) -> String {
+pub fn encode_path(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for (i, segment) in name.split('/').enumerate() {
         if i > 0 {
@@ -506,7 +512,7 @@ pub(crate) fn encode_path(name: &str) -> String {
 }
 
 /// `path?k=v&...` for a web call.
-pub(crate) fn web_target(name: &str, query: &[(String, String)]) -> String {
+pub fn web_target(name: &str, query: &[(String, String)]) -> String {
     let mut target = encode_path(name);
     for (i, (k, v)) in query.iter().enumerate() {
         target.push(if i == 0 { '?' } else { '&' });
@@ -522,28 +528,38 @@ pub(crate) fn web_target(name: &str, query: &[(String, String)]) -> String {
 
 /// What came back from one HTTP exchange.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Reply {
-    pub(crate) status: u16,
-    pub(crate) content_type: Option<String>,
-    pub(crate) retry_after: Option<String>,
-    pub(crate) body: Vec<u8>,
+pub struct Reply {
+    /// The status code.
+    pub status: u16,
+    /// The `Content-Type` header, if any.
+    pub content_type: Option<String>,
+    /// The `Retry-After` header, if any.
+    pub retry_after: Option<String>,
+    /// The whole body.
+    pub body: Vec<u8>,
 }
 
 /// A 200 answer: an envelope's `(mimetype, result)` or a raw payload.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Checked {
+pub enum Checked {
+    /// A success envelope (`Content-Type: application/json`).
     Envelope {
+        /// Its `mimetype` field.
         mimetype: Option<String>,
+        /// Its `result` field.
         result: Json,
     },
+    /// Any other content type: the body as sent.
     Raw {
+        /// The `Content-Type` (`application/octet-stream` when absent).
         mime: String,
+        /// The body.
         bytes: Vec<u8>,
     },
 }
 
 /// PROTOCOL.md section 7's error branching, then `(mimetype, result)` or a raw payload.
-pub(crate) fn check(reply: Reply) -> Result<Checked> {
+pub fn check(reply: Reply) -> Result<Checked> {
     let envelope = Envelope::parse(&reply.body).ok();
     if reply.status == 404 {
         let message = match envelope {
@@ -612,7 +628,7 @@ pub(crate) fn check(reply: Reply) -> Result<Checked> {
 
 /// The result of an envelope whose mimetype must be `application/json` (RPC, probe,
 /// discovery).
-pub(crate) fn expect_json(checked: Checked) -> Result<Json> {
+pub fn expect_json(checked: Checked) -> Result<Json> {
     match checked {
         Checked::Envelope { mimetype, result } => {
             if mimetype.as_deref() != Some(JSON_MIME) {
@@ -629,7 +645,7 @@ pub(crate) fn expect_json(checked: Checked) -> Result<Json> {
 }
 
 /// `Retry-After` in seconds (5 s when absent or not a number, as the Python client).
-pub(crate) fn parse_retry_after(header: Option<&str>) -> Duration {
+pub fn parse_retry_after(header: Option<&str>) -> Duration {
     header
         .and_then(|h| h.trim().parse::<f64>().ok())
         .filter(|s| s.is_finite() && *s >= 0.0)
@@ -638,7 +654,7 @@ pub(crate) fn parse_retry_after(header: Option<&str>) -> Duration {
 }
 
 /// Seconds from a JSON number, within a day; 5 s when not a usable number.
-pub(crate) fn secs(s: f64) -> Duration {
+pub fn secs(s: f64) -> Duration {
     if s.is_finite() && s >= 0.0 {
         Duration::from_secs_f64(s.min(86_400.0))
     } else {
@@ -647,7 +663,7 @@ pub(crate) fn secs(s: f64) -> Duration {
 }
 
 /// The unpickled `result.payload` of an RPC or `asyncGet` answer.
-pub(crate) fn payload_value(result: &Json) -> Result<Value> {
+pub fn payload_value(result: &Json) -> Result<Value> {
     let payload = result
         .get("payload")
         .and_then(Json::as_str)
@@ -660,7 +676,7 @@ pub(crate) fn payload_value(result: &Json) -> Result<Value> {
 /// decoded in the body's own memory, without reading the envelope into a JSON tree (a second
 /// copy of the text); any other answer goes through [`check`], which words its error as
 /// before.
-pub(crate) fn payload_of(mut reply: Reply) -> Result<Value> {
+pub fn payload_of(mut reply: Reply) -> Result<Value> {
     if reply.status == 200 && reply.content_type.as_deref() == Some(JSON_MIME) {
         match envelope::decode_payload_in_place(std::mem::take(&mut reply.body), &B64) {
             PayloadBody::Decoded(bytes) => return unpickle_payload(&bytes),
@@ -680,12 +696,12 @@ fn unpickle_payload(bytes: &[u8]) -> Result<Value> {
 }
 
 /// Converts a pickle value to the caller's type.
-pub(crate) fn typed<T: DeserializeOwned>(value: &Value) -> Result<T> {
+pub fn typed<T: DeserializeOwned>(value: &Value) -> Result<T> {
     pickle::from_value(value).map_err(|e| ClientError::Decode(e.to_string()))
 }
 
 /// The job ID and suggested wait of an async start's result.
-pub(crate) fn job_started(result: &Json) -> Result<(String, Duration)> {
+pub fn job_started(result: &Json) -> Result<(String, Duration)> {
     let id = result
         .get("ID")
         .and_then(Json::as_str)
@@ -727,7 +743,7 @@ pub struct Probe {
 
 impl Probe {
     /// Reads a probe's result; `default_wait` when it suggests none.
-    pub(crate) fn from_json(result: &Json, default_wait: Duration) -> Result<Probe> {
+    pub fn from_json(result: &Json, default_wait: Duration) -> Result<Probe> {
         let status = match result.get("status").and_then(Json::as_str) {
             Some("in_progress") => JobStatus::InProgress,
             Some("completed") => JobStatus::Completed,
@@ -791,7 +807,7 @@ pub enum WebBody {
 
 impl WebBody {
     /// `(Content-Type, bytes)` to send.
-    pub(crate) fn encode(self) -> Result<(String, Vec<u8>)> {
+    pub fn encode(self) -> Result<(String, Vec<u8>)> {
         Ok(match self {
             WebBody::Json(json) => (
                 JSON_MIME.to_owned(),
@@ -809,7 +825,7 @@ impl WebBody {
 }
 
 /// `(mimetype, data)` of a web answer, as the Python client's web methods return it.
-pub(crate) fn web_result(checked: Checked) -> (Option<String>, WebData) {
+pub fn web_result(checked: Checked) -> (Option<String>, WebData) {
     match checked {
         Checked::Raw { mime, bytes } => (Some(mime.clone()), WebData::Raw { mime, bytes }),
         Checked::Envelope { mimetype, result } => {
@@ -884,6 +900,10 @@ mod tests {
         assert_eq!(parse_retry_after(Some(" 0.5 ")), Duration::from_millis(500));
         assert_eq!(parse_retry_after(None), Duration::from_secs(5));
         assert_eq!(parse_retry_after(Some("-1")), Duration::from_secs(5));
+        assert_eq!(
+            parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")),
+            Duration::from_secs(5)
+        );
     }
 
     fn reply(status: u16, ctype: Option<&str>, retry: Option<&str>, body: &str) -> Reply {
