@@ -162,10 +162,47 @@ impl ClientBuilder {
 /// A client connection's stream.
 type ClientStream = crate::stream::Stream<TcpStream>;
 
-/// One kept-alive connection: the socket and the core's client machine.
+/// One kept-alive connection: the socket, the core's client machine, and the timer of the
+/// call timeout, kept with the connection.
 struct Connection {
     stream: ClientStream,
     http: ClientConn,
+    timer: KeptTimer,
+}
+
+/// A timer kept across the calls of one connection. A new `async-io` timer per call costs a
+/// registration with the reactor each time, and each registration interrupts its
+/// `epoll_wait` (an eventfd write and read, a `timerfd_settime`). A call's deadline only
+/// moves later from one call to the next, so the timer armed for an earlier one is kept: it
+/// may fire early (once per timeout period at most), then is armed again for the deadline in
+/// force.
+struct KeptTimer {
+    timer: Timer,
+    armed: Option<Instant>,
+}
+
+impl KeptTimer {
+    fn new() -> KeptTimer {
+        KeptTimer {
+            timer: Timer::never(),
+            armed: None,
+        }
+    }
+
+    /// Resolves once `deadline` has passed.
+    async fn expired(&mut self, deadline: Instant) {
+        loop {
+            if self.armed.map_or(true, |at| at > deadline) {
+                self.timer.set_at(deadline);
+                self.armed = Some(deadline);
+            }
+            (&mut self.timer).await;
+            self.armed = None;
+            if Instant::now() >= deadline {
+                return;
+            }
+        }
+    }
 }
 
 /// Why one exchange on one connection failed.
@@ -202,9 +239,39 @@ fn is_stale(e: &io::Error) -> bool {
 }
 
 impl Connection {
+    /// Sends `request` and reads its response, failing with `timed_out` once `deadline`
+    /// passes.
+    async fn roundtrip_within(
+        &mut self,
+        request: Request,
+        deadline: Option<Instant>,
+        timed_out: impl FnOnce() -> ClientError,
+    ) -> Result<ClientResponse, Failure> {
+        let Connection {
+            stream,
+            http,
+            timer,
+        } = self;
+        let exchanging = Self::roundtrip(stream, http, request);
+        match deadline {
+            None => exchanging.await,
+            Some(at) => {
+                let expired = async {
+                    timer.expired(at).await;
+                    Err(Failure::Fatal(timed_out()))
+                };
+                exchanging.or(expired).await
+            }
+        }
+    }
+
     /// Sends `request` and reads its response.
-    async fn roundtrip(&mut self, request: Request) -> Result<ClientResponse, Failure> {
-        self.http.send_request(request).map_err(|e| {
+    async fn roundtrip(
+        stream: &mut ClientStream,
+        http: &mut ClientConn,
+        request: Request,
+    ) -> Result<ClientResponse, Failure> {
+        http.send_request(request).map_err(|e| {
             Failure::Fatal(ClientError::BadArgument {
                 message: e.to_string(),
             })
@@ -218,31 +285,28 @@ impl Connection {
             }
         };
         loop {
-            match self.http.poll() {
+            match http.poll() {
                 Ok(ClientNext::Response(response)) => return Ok(response),
-                Ok(ClientNext::Write) => match self.stream.write(self.http.transmit()).await {
+                Ok(ClientNext::Write) => match stream.write(http.transmit()).await {
                     Ok(0) => return Err(io_failure(io::ErrorKind::WriteZero.into(), received)),
-                    Ok(n) => self.http.advance(n),
+                    Ok(n) => http.advance(n),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(io_failure(e, received)),
                 },
                 Ok(ClientNext::Read) => {
-                    self.stream
-                        .flush()
-                        .await
-                        .map_err(|e| io_failure(e, received))?;
-                    let buf = self.http.recv_buf();
-                    match self.stream.read(buf).await {
-                        Ok(0) => self.http.feed_eof(),
+                    stream.flush().await.map_err(|e| io_failure(e, received))?;
+                    let buf = http.recv_buf();
+                    match stream.read(buf).await {
+                        Ok(0) => http.feed_eof(),
                         // A TLS peer that closes without `close_notify` (the Python server
                         // does): the end of the stream, which the machine judges (a body
                         // framed by Content-Length or chunks still has to be complete).
                         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && received => {
-                            self.http.feed_eof()
+                            http.feed_eof()
                         }
                         Ok(n) => {
                             received = true;
-                            self.http.recv_done(n);
+                            http.recv_done(n);
                         }
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                         Err(e) => return Err(io_failure(e, received)),
@@ -311,6 +375,7 @@ impl Inner {
             Ok(Connection {
                 stream,
                 http: ClientConn::new(self.limits.clone()),
+                timer: KeptTimer::new(),
             })
         };
         match self.connect_timeout {
@@ -381,35 +446,42 @@ impl Inner {
         target: &str,
         body: impl Fn() -> Result<Option<(String, Vec<u8>)>>,
     ) -> Result<Reply> {
-        let exchanging = async {
-            loop {
-                let (mut conn, reused) = match self.take_idle() {
-                    Some(conn) => (conn, true),
-                    None => (self.connect().await?, false),
-                };
-                match conn.roundtrip(self.request(method, target, body()?)).await {
-                    Ok(response) => {
-                        if conn.http.is_reusable() {
-                            self.put_idle(conn);
-                        }
-                        return Ok(reply_of(response));
-                    }
-                    // The server closed the kept connection meanwhile: try a fresh one.
-                    Err(Failure::Stale(_)) if reused => continue,
-                    Err(Failure::Stale(e)) | Err(Failure::Fatal(e)) => return Err(e),
-                }
+        let deadline = self
+            .call_timeout
+            .and_then(|limit| Some((limit, Instant::now().checked_add(limit)?)));
+        let timed_out = || {
+            let limit = deadline.map(|(limit, _)| limit).unwrap_or_default();
+            ClientError::Timeout {
+                source: format!("call timeout of {limit:?}: {method} /{target}").into(),
             }
         };
-        match self.call_timeout {
-            None => exchanging.await,
-            Some(limit) => {
-                let expired = async {
-                    Timer::after(limit).await;
-                    Err(ClientError::Timeout {
-                        source: format!("call timeout of {limit:?}: {method} /{target}").into(),
-                    })
-                };
-                exchanging.or(expired).await
+        let at = deadline.map(|(_, at)| at);
+        loop {
+            let (mut conn, reused) = match self.take_idle() {
+                Some(conn) => (conn, true),
+                // A new connection (rare: kept ones are reused) races its own timer.
+                None => match at {
+                    None => (self.connect().await?, false),
+                    Some(at) => {
+                        let expired = async {
+                            Timer::at(at).await;
+                            Err(timed_out())
+                        };
+                        (self.connect().or(expired).await?, false)
+                    }
+                },
+            };
+            let request = self.request(method, target, body()?);
+            match conn.roundtrip_within(request, at, timed_out).await {
+                Ok(response) => {
+                    if conn.http.is_reusable() {
+                        self.put_idle(conn);
+                    }
+                    return Ok(reply_of(response));
+                }
+                // The server closed the kept connection meanwhile: try a fresh one.
+                Err(Failure::Stale(_)) if reused => continue,
+                Err(Failure::Stale(e)) | Err(Failure::Fatal(e)) => return Err(e),
             }
         }
     }
