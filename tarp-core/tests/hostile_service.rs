@@ -434,10 +434,15 @@ fn billion_laughs_memo() -> Vec<u8> {
 
 /// `[[0]*10000]*10000`: one inner list shared 10,000 times (10^8 elements logically).
 fn ten_thousand_squared() -> Vec<u8> {
+    shared_square(10_000)
+}
+
+/// `[[0]*n]*n`: one memoised list of `n` zeros referenced `n` times (n <= 256 fits `K`).
+fn shared_square(n: usize) -> Vec<u8> {
     let mut b = vec![b']', b'q', 0, b'('];
-    b.extend(std::iter::repeat([b'K', 0]).take(10_000).flatten());
+    b.extend(std::iter::repeat([b'K', 0]).take(n).flatten());
     b.extend_from_slice(b"e]q\x01(");
-    b.extend(std::iter::repeat([b'h', 0]).take(10_000).flatten());
+    b.extend(std::iter::repeat([b'h', 0]).take(n).flatten());
     b.push(b'e');
     b
 }
@@ -630,6 +635,48 @@ fn shared_big_int(bytes: usize, refs: usize) -> Vec<u8> {
     p.extend_from_slice(b"q\x00](");
     p.extend(std::iter::repeat([b'h', 0]).take(refs).flatten());
     p.extend_from_slice(b"e\x85.");
+    p
+}
+
+#[test]
+fn shared_arguments_expand_within_the_argument_budget() {
+    // Bound to a typed parameter, a shared value may expand to ARG_EXPANSION_BASE units
+    // (256 Ki) whatever it stores: [[0]*300]*300 (90,000 elements from 600 stored) is bound;
+    // [[0]*600]*600 (360,000) is refused before any conversion, although the general
+    // walk budget (1 Mi units) would take it.
+    assert_eq!(tarp_core::service::ARG_EXPANSION_BASE, 1 << 18);
+    let svc = service();
+    let request = rpc("matrix", &one_arg(&shared_square(300)), &empty_kwargs());
+    let out = exchange(&svc, &request);
+    expect(&out, "[[0]*300]*300 as a typed matrix", 200, "", true);
+    let request = rpc("matrix", &one_arg(&shared_square(600)), &empty_kwargs());
+    let out = exchange(&svc, &request);
+    report("[[0]*600]*600 as a typed matrix", request.len(), &out);
+    expect(
+        &out,
+        "[[0]*600]*600 as a typed matrix",
+        400,
+        "expands",
+        true,
+    );
+    assert!(
+        out.peak <= FACTOR * request.len() + SLACK,
+        "peak {} B for a {} B request",
+        out.peak,
+        request.len()
+    );
+    let general: Vec<Vec<i64>> = tarp_core::wire::pickle::from_value(
+        &tarp_core::wire::pickle::decode(&shared_square_pickle(600)).unwrap(),
+    )
+    .unwrap();
+    assert_eq!((general.len(), general[0].len()), (600, 600));
+}
+
+/// `[[0]*n]*n` as a whole pickle (protocol 2).
+fn shared_square_pickle(n: usize) -> Vec<u8> {
+    let mut p = vec![0x80, 2];
+    p.extend_from_slice(&shared_square(n));
+    p.push(b'.');
     p
 }
 

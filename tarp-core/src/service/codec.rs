@@ -14,10 +14,19 @@ pub(crate) fn decode(bytes: &[u8], limits: &Limits) -> Result<Value, String> {
     pickle::decode_with_limits(bytes, limits).map_err(|e| e.to_string())
 }
 
+/// How far shared references (memo hits, `DUP`) may expand a request's argument when it is
+/// bound to a typed parameter, whatever it stores: 256 Ki units (a unit is an element, 32
+/// bytes of text, or the quadratic cost of printing a big integer). Beyond `max(this, 4 x
+/// stored size)` the argument is refused with a 400, an expansion before any conversion, so
+/// a request of a few hundred bytes cannot build a tree of more than about 256 Ki elements
+/// (the general [`pickle::from_value`] allows 1 Mi units). Values that store what they hold
+/// (unshared lists, numpy arrays) are limited by their size, not by this.
+pub const ARG_EXPANSION_BASE: usize = 1 << 18;
+
 /// Converts a decoded value to the Rust type a handler asks for; the message says what was
 /// expected and what came, in Python's type names.
 pub(crate) fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, String> {
-    pickle::from_value(value).map_err(|e| describe(&e, value))
+    pickle::from_value_within(value, ARG_EXPANSION_BASE).map_err(|e| describe(&e, value))
 }
 
 /// Converts a Rust value to a pickle value (defaults of parameters).

@@ -19,6 +19,7 @@
 mod body;
 pub mod check;
 mod codec;
+pub use codec::ARG_EXPANSION_BASE;
 mod dispatch;
 mod error;
 mod future;

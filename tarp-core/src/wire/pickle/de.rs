@@ -4,6 +4,7 @@
 //! dicts are maps and structs; ints are range-checked by serde's visitors; ints beyond 64 bits
 //! reach only `i128`/`u128`, string and [`Value`] targets. Sharing can make a small value stand
 //! for a huge tree, so a walk is charged against a budget of `max(1 M, 4 x stored size)` units
+//! (a smaller base with [`from_value_within`])
 //! ([`Value::footprint`]); the value's expanded size is measured (in one pass over what it
 //! stores) before the first step, and a value that expands beyond the budget through shared
 //! references is refused then, rather than copied out. A [`Value`] or
@@ -26,8 +27,9 @@ use super::{Value, ValueError};
 /// refused here with a clear error instead of risking the stack.
 pub const MAX_WALK_DEPTH: usize = 128;
 
-/// Expansion every walk may reach, whatever the stored size.
-pub(crate) const BASE_BUDGET: usize = 1 << 20;
+/// Expansion every walk of [`from_value`] and [`to_json`](super::to_json) may reach,
+/// whatever the stored size (see [`from_value_within`] for a smaller one).
+pub const BASE_BUDGET: usize = 1 << 20;
 
 /// Budget and depth shared by one walk.
 pub(crate) struct Walk<'a> {
@@ -36,26 +38,33 @@ pub(crate) struct Walk<'a> {
     /// `Value` target does, never pays for the measurement).
     left: Cell<Option<usize>>,
     depth: Cell<usize>,
+    /// Expansion allowed whatever the stored size.
+    base: usize,
 }
 
 impl<'a> Walk<'a> {
     pub(crate) fn new(root: &'a Value) -> Walk<'a> {
+        Walk::with_base(root, BASE_BUDGET)
+    }
+
+    pub(crate) fn with_base(root: &'a Value, base: usize) -> Walk<'a> {
         Walk {
             root,
             left: Cell::new(None),
             depth: Cell::new(0),
+            base,
         }
     }
 
     /// Spends `units` of the budget. The first call measures the root (linear in what it
-    /// stores): a value whose expansion exceeds `max(1 M, 4 x stored)` units is refused then,
+    /// stores): a value whose expansion exceeds `max(base, 4 x stored)` units is refused then,
     /// before any work.
     pub(crate) fn charge(&self, units: usize) -> Result<(), ValueError> {
         let left = match self.left.get() {
             Some(left) => left,
             None => {
                 let (stored, expanded) = self.root.sizes();
-                let limit = BASE_BUDGET.max(stored.saturating_mul(4));
+                let limit = self.base.max(stored.saturating_mul(4));
                 if expanded > limit {
                     return Err(expansion_error(stored, expanded));
                 }
@@ -112,9 +121,20 @@ pub(crate) fn cost(v: &Value) -> usize {
     }
 }
 
-/// Deserializes `T` from a decoded value (see the module doc for the mapping).
+/// Deserializes `T` from a decoded value (see the module doc for the mapping), within a walk
+/// budget of `max(BASE_BUDGET, 4 x stored size)` units.
 pub fn from_value<T: de::DeserializeOwned>(v: &Value) -> Result<T, ValueError> {
-    let walk = Walk::new(v);
+    from_value_within(v, BASE_BUDGET)
+}
+
+/// [`from_value`] within a walk budget of `max(base_budget, 4 x stored size)` units: how far
+/// shared references may expand a small value. The service binds a request's arguments with
+/// a smaller base than [`BASE_BUDGET`], so a tiny request cannot make a large tree.
+pub fn from_value_within<T: de::DeserializeOwned>(
+    v: &Value,
+    base_budget: usize,
+) -> Result<T, ValueError> {
+    let walk = Walk::with_base(v, base_budget);
     T::deserialize(ValueDeserializer { v, walk: &walk })
 }
 

@@ -44,7 +44,7 @@ mod ndarray;
 mod ser;
 mod value;
 
-pub use de::{from_value, MAX_WALK_DEPTH};
+pub use de::{from_value, from_value_within, BASE_BUDGET, MAX_WALK_DEPTH};
 pub use decode::{decode, decode_with_limits, Limits, HIGHEST_PROTOCOL, MAX_DEPTH};
 pub use encode::{encode, ENCODE_PROTOCOL};
 pub use json::to_json;
