@@ -8,54 +8,17 @@
 //! `unsafe` appears only in the `GlobalAlloc` impl, a trait that can only be implemented
 //! unsafely; it counts and delegates to the system allocator.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+mod alloc_util;
+
 use std::cell::Cell;
+
+use alloc_util::{LIVE, PEAK};
 use std::sync::Arc;
 
 use tarp_core::wire::pickle::{decode, encode, NdArray, Value};
 
-struct Counting;
-
-thread_local! {
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-    static PEAK: Cell<isize> = const { Cell::new(0) };
-}
-
-fn add(n: isize) {
-    let _ = LIVE.try_with(|live| {
-        let now = live.get() + n;
-        live.set(now);
-        let _ = PEAK.try_with(|p| {
-            if now > p.get() {
-                p.set(now)
-            }
-        });
-    });
-}
-
-// SAFETY: every method delegates to `System` with the caller's arguments unchanged; the
-// bookkeeping touches only thread-local cells with const initializers (no allocation).
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        add(layout.size() as isize);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        add(layout.size() as isize);
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        add(new_size as isize - layout.size() as isize);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        add(-(layout.size() as isize));
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: alloc_util::Counting = alloc_util::Counting;
 
 /// Runs `f` and returns its result with the peak bytes this thread allocated above its level
 /// at the start (what `f` returns is still alive at the end, so it counts).
