@@ -207,8 +207,8 @@ impl IntoArgs for Args {
     }
 }
 
-/// Keyword arguments of an RPC call, in order. Build with [`kwargs!`](crate::kwargs) or
-/// [`Kwargs::with`].
+/// Keyword arguments of an RPC call, in order. Build with [`Kwargs::with`], or with the
+/// adapters' `kwargs!` macro (`tarp_blocking::kwargs!`, `tarp_smol::kwargs!`).
 #[derive(Debug, Clone, Default)]
 pub struct Kwargs {
     pairs: Vec<(String, Value)>,

@@ -218,8 +218,8 @@ pub fn rpc_request_body(args_pickle: &[u8], kwargs_pickle: &[u8]) -> Vec<u8> {
     body
 }
 
-/// [`rpc_request_body`] built in the memory of the args pickle, which it takes (see
-/// [`wrap_base64_in_place`]). The same bytes as [`rpc_request_body`] (tested); a large
+/// [`rpc_request_body`] built in the memory of the args pickle, which it takes (the base64
+/// is written backward over the pickle, so no byte is read after it is overwritten). The same bytes as [`rpc_request_body`] (tested); a large
 /// argument's pickle and its body are never both alive (for a 100 MB argument, 100 MB less
 /// at the peak), and the pickle is not moved.
 pub fn rpc_request_body_from(args_pickle: Vec<u8>, kwargs_pickle: &[u8]) -> Vec<u8> {
