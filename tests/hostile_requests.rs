@@ -26,62 +26,8 @@ use common::service::conformance_service;
 
 // ------------------------------------------------------------------ servers
 
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Blocking,
-    Smol,
-}
-
-enum Running {
-    Blocking(tarp_blocking::ServerHandle),
-    Smol(tarp_smol::ServerHandle),
-}
-
-impl Running {
-    fn start(kind: Kind, service: Arc<Service>) -> Running {
-        match kind {
-            Kind::Blocking => Running::Blocking(
-                tarp_blocking::Server::builder(service)
-                    .address("127.0.0.1:0")
-                    .build()
-                    .unwrap()
-                    .spawn()
-                    .unwrap(),
-            ),
-            Kind::Smol => Running::Smol(
-                tarp_smol::Server::builder(service)
-                    .address("127.0.0.1:0")
-                    .threads(2)
-                    .build()
-                    .unwrap()
-                    .spawn()
-                    .unwrap(),
-            ),
-        }
-    }
-
-    fn addr(&self) -> SocketAddr {
-        match self {
-            Running::Blocking(h) => h.local_addr(),
-            Running::Smol(h) => h.local_addr(),
-        }
-    }
-
-    fn connections(&self) -> usize {
-        match self {
-            Running::Blocking(h) => h.stats().connections,
-            Running::Smol(h) => h.stats().connections,
-        }
-    }
-
-    fn shutdown(self) {
-        let stuck = match self {
-            Running::Blocking(h) => h.shutdown().connections_stuck,
-            Running::Smol(h) => h.shutdown().connections_stuck,
-        };
-        assert_eq!(stuck, 0, "connections stuck at shutdown");
-    }
-}
+use common::transports::Kind;
+use common::Options;
 
 // ------------------------------------------------------------------ responses
 
@@ -294,7 +240,7 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
 
 fn corpus_on(kind: Kind) {
     let (service, _gate) = conformance_service();
-    let server = Running::start(kind, Arc::clone(&service));
+    let server = kind.start(Arc::clone(&service), &Options::default());
     let seeds = corpus();
     assert!(seeds.len() > 150, "{} seeds", seeds.len());
     for (name, bytes) in &seeds {
@@ -598,7 +544,7 @@ fn framing_cases() -> Vec<(&'static str, Vec<u8>, u16, &'static str, After)> {
 
 fn framing_on(kind: Kind) {
     let (service, _gate) = conformance_service();
-    let server = Running::start(kind, service);
+    let server = kind.start(service, &Options::default());
     for (name, request, status, needle, after) in framing_cases() {
         let mut conn = Conn::connect(server.addr());
         conn.send(&[&request[..], FOLLOW_UP].concat());
@@ -665,7 +611,7 @@ fn smol_framing_cases_of_issue_9() {
 /// machine cannot fail it.
 fn refusal_ends_the_stream_at_once_on(kind: Kind) {
     let (service, _gate) = conformance_service();
-    let server = Running::start(kind, service);
+    let server = kind.start(service, &Options::default());
     let mut fastest = Duration::MAX;
     for _ in 0..5 {
         let mut conn = Conn::connect(server.addr());
@@ -876,7 +822,7 @@ fn payload_cases() -> Vec<(&'static str, Vec<u8>, u16, &'static str)> {
 
 fn payloads_on(kind: Kind) {
     let (service, _gate) = conformance_service();
-    let server = Running::start(kind, service);
+    let server = kind.start(service, &Options::default());
     let mut conn = Conn::connect(server.addr());
     for (name, request, status, needle) in payload_cases() {
         let t0 = Instant::now();

@@ -11,84 +11,23 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use tarp_core::http::Limits;
-use tarp_core::service::Service;
 
 use common::certs;
 use common::service::conformance_service;
 
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Blocking,
-    Smol,
-}
+use common::transports::Kind;
+use common::Options;
 
-enum Running {
-    Blocking(tarp_blocking::ServerHandle),
-    Smol(tarp_smol::ServerHandle),
-}
-
-impl Running {
-    fn start(
-        kind: Kind,
-        service: Arc<Service>,
-        limits: Limits,
-        tls: Option<&certs::TestCerts>,
-    ) -> Running {
-        match kind {
-            Kind::Blocking => {
-                let mut b = tarp_blocking::Server::builder(service)
-                    .address("127.0.0.1:0")
-                    .limits(limits);
-                if let Some(pki) = tls {
-                    b = b.tls(&pki.cert, &pki.key);
-                }
-                Running::Blocking(b.build().unwrap().spawn().unwrap())
-            }
-            Kind::Smol => {
-                let mut b = tarp_smol::Server::builder(service)
-                    .address("127.0.0.1:0")
-                    .threads(2)
-                    .limits(limits);
-                if let Some(pki) = tls {
-                    b = b.tls(&pki.cert, &pki.key);
-                }
-                Running::Smol(b.build().unwrap().spawn().unwrap())
-            }
-        }
-    }
-
-    fn addr(&self) -> SocketAddr {
-        match self {
-            Running::Blocking(h) => h.local_addr(),
-            Running::Smol(h) => h.local_addr(),
-        }
-    }
-
-    fn url(&self) -> String {
-        match self {
-            Running::Blocking(h) => h.url(),
-            Running::Smol(h) => h.url(),
-        }
-    }
-
-    fn connections(&self) -> usize {
-        match self {
-            Running::Blocking(h) => h.stats().connections,
-            Running::Smol(h) => h.stats().connections,
-        }
-    }
-
-    fn shutdown(self) {
-        let stuck = match self {
-            Running::Blocking(h) => h.shutdown().connections_stuck,
-            Running::Smol(h) => h.shutdown().connections_stuck,
-        };
-        assert_eq!(stuck, 0);
+/// Server options: these limits, and TLS with the test PKI's server certificate when given.
+fn options(limits: Limits, tls: Option<&certs::TestCerts>) -> Options {
+    Options {
+        limits,
+        tls: tls.map(|pki| (pki.cert.clone(), pki.key.clone())),
+        ..Options::default()
     }
 }
 
@@ -142,7 +81,7 @@ fn tls_handshake_trickle_on(kind: Kind) {
         ..Limits::default()
     };
     let (service, _gate) = conformance_service();
-    let server = Running::start(kind, service, limits, Some(&pki));
+    let server = kind.start(service, &options(limits, Some(&pki)));
     let mut slow = TcpStream::connect(server.addr()).unwrap();
     slow.set_nodelay(true).unwrap();
     // A TLS record header announcing a 512-byte handshake record, then its bytes one every
@@ -241,7 +180,7 @@ fn tls_record_trickle_on(kind: Kind) {
         ..Limits::default()
     };
     let (service, _gate) = conformance_service();
-    let server = Running::start(kind, service, limits, Some(&pki));
+    let server = kind.start(service, &options(limits, Some(&pki)));
     let out = std::process::Command::new("python3")
         .args(["-c", TLS_RECORD_TRICKLE])
         .arg(server.addr().port().to_string())
@@ -288,7 +227,7 @@ fn body_trickle_on(kind: Kind) {
         ..Limits::default()
     };
     let (service, _gate) = conformance_service();
-    let server = Running::start(kind, service, limits, None);
+    let server = kind.start(service, &options(limits, None));
     let mut slow = TcpStream::connect(server.addr()).unwrap();
     slow.set_nodelay(true).unwrap();
     slow.write_all(

@@ -16,6 +16,25 @@ pub struct Blocking;
 /// The smol transport: `tarp_smol::Server` on two executor threads.
 pub struct Smol;
 
+/// One of the transports, chosen at run time (for tests that loop over both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// [`Blocking`].
+    Blocking,
+    /// [`Smol`].
+    Smol,
+}
+
+impl Kind {
+    /// Starts `service` on this transport (see [`Transport::start`]).
+    pub fn start(self, service: Arc<Service>, options: &Options) -> Box<dyn RunningServer> {
+        match self {
+            Kind::Blocking => Blocking::start(service, options),
+            Kind::Smol => Smol::start(service, options),
+        }
+    }
+}
+
 /// Both crates' servers have the same shape; one implementation each, by macro, so the two
 /// cannot differ.
 macro_rules! running {
