@@ -11,28 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::service::Gate;
+use common::serving::gated_service;
 use common::{certs, eventually};
 use tarp_core::service::{Error, Service};
 use tarp_smol::{Client, Server, ServerHandle};
-
-fn gated_service(gate: &Arc<Gate>) -> Arc<Service> {
-    let mut s = Service::with_config(tarp_smol::service_config());
-    s.rpc("add", |a: i64, b: i64| Ok(a + b)).params(["a", "b"]);
-    let g = Arc::clone(gate);
-    s.rpc("gated", move |x: i64| {
-        g.pass();
-        Ok(x)
-    })
-    .params(["x"]);
-    let g = Arc::clone(gate);
-    s.async_rpc("gated_job", move |x: i64| {
-        g.pass();
-        Ok(x)
-    })
-    .params(["x"])
-    .suggested_wait(0.1);
-    Arc::new(s)
-}
 
 fn spawn(builder: tarp_smol::ServerBuilder) -> ServerHandle {
     builder

@@ -17,7 +17,7 @@ use super::service::Gate;
 use super::{certs, eventually, Options, RunningServer, Transport};
 
 /// `add(a, b)`, a sync call `gated(x)` and an async job `gated_job(x)` that wait at `gate`.
-fn gated_service(gate: &Arc<Gate>) -> Arc<Service> {
+pub fn gated_service(gate: &Arc<Gate>) -> Arc<Service> {
     let mut s = Service::with_config(tarp_blocking::service_config());
     s.rpc("add", |a: i64, b: i64| Ok(a + b)).params(["a", "b"]);
     let g = Arc::clone(gate);
