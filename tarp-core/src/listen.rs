@@ -57,9 +57,46 @@ pub fn busy_response() -> Vec<u8> {
     out
 }
 
+/// Whether an `accept()` error concerns only the one connection being accepted (the peer
+/// reset or aborted it while it waited in the backlog, a signal interrupted the call, its
+/// network went away), so the server should accept the next one at once. Any other error
+/// (out of file descriptors or memory) concerns the server and calls for a back-off, as
+/// accept(2) advises for Linux, which passes pending network errors through `accept()`.
+pub fn accept_error_is_per_connection(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        kind,
+        K::ConnectionAborted
+            | K::ConnectionReset
+            | K::ConnectionRefused
+            | K::Interrupted
+            | K::NetworkDown
+            | K::NetworkUnreachable
+            | K::HostUnreachable
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_connection_errors_of_accept_are_retried_at_once() {
+        use std::io::{Error, ErrorKind as K};
+        for kind in [K::ConnectionAborted, K::ConnectionReset, K::Interrupted] {
+            assert!(accept_error_is_per_connection(kind), "{kind:?}");
+        }
+        // EMFILE, ENFILE and ENOMEM: the server's own resources, so back off.
+        for errno in [24, 23, 12] {
+            let kind = Error::from_raw_os_error(errno).kind();
+            assert!(!accept_error_is_per_connection(kind), "errno {errno}");
+        }
+        // ECONNABORTED and ENETDOWN as the kernel reports them.
+        for errno in [103, 100] {
+            let kind = Error::from_raw_os_error(errno).kind();
+            assert!(accept_error_is_per_connection(kind), "errno {errno}");
+        }
+    }
 
     #[test]
     fn addresses_are_chosen_as_run_server_does() {

@@ -602,6 +602,11 @@ impl Server {
                     backoff = Duration::from_millis(5);
                     pair
                 }
+                Err(e) if tarp_core::listen::accept_error_is_per_connection(e.kind()) => {
+                    // That client is gone already; the next one may be waiting.
+                    log::debug!("accept: {e}");
+                    continue;
+                }
                 Err(e) => {
                     // Out of file descriptors or similar: pause rather than spin; the
                     // connections held keep being served meanwhile.
