@@ -669,7 +669,7 @@ pub fn payload_value(result: &Json) -> Result<Value> {
         .and_then(Json::as_str)
         .ok_or_else(|| ClientError::Protocol("result has no payload string".into()))?;
     let bytes = B64.decode(payload).map_err(not_base64)?;
-    unpickle_payload(&bytes)
+    unpickle_payload(bytes)
 }
 
 /// The unpickled payload of an RPC or `asyncGet` answer. A success envelope's base64 is
@@ -679,7 +679,7 @@ pub fn payload_value(result: &Json) -> Result<Value> {
 pub fn payload_of(mut reply: Reply) -> Result<Value> {
     if reply.status == 200 && reply.content_type.as_deref() == Some(JSON_MIME) {
         match envelope::decode_payload_in_place(std::mem::take(&mut reply.body), &B64) {
-            PayloadBody::Decoded(bytes) => return unpickle_payload(&bytes),
+            PayloadBody::Decoded(bytes) => return unpickle_payload(bytes),
             PayloadBody::NotBase64(e) => return Err(not_base64(e)),
             PayloadBody::Other(body) => reply.body = body,
         }
@@ -691,8 +691,8 @@ fn not_base64(e: base64::DecodeError) -> ClientError {
     ClientError::Protocol(format!("payload is not base64: {e}"))
 }
 
-fn unpickle_payload(bytes: &[u8]) -> Result<Value> {
-    pickle::decode(bytes).map_err(|e| ClientError::Protocol(format!("payload pickle: {e}")))
+fn unpickle_payload(bytes: Vec<u8>) -> Result<Value> {
+    pickle::decode_vec(bytes).map_err(|e| ClientError::Protocol(format!("payload pickle: {e}")))
 }
 
 /// Converts a pickle value to the caller's type.

@@ -60,20 +60,23 @@ pub fn busy_response() -> Vec<u8> {
 /// Whether an `accept()` error concerns only the one connection being accepted (the peer
 /// reset or aborted it while it waited in the backlog, a signal interrupted the call, its
 /// network went away), so the server should accept the next one at once. Any other error
-/// (out of file descriptors or memory) concerns the server and calls for a back-off, as
-/// accept(2) advises for Linux, which passes pending network errors through `accept()`.
-pub fn accept_error_is_per_connection(kind: std::io::ErrorKind) -> bool {
+/// (out of file descriptors or memory) concerns the server and calls for a back-off. On
+/// Linux, accept(2) passes the new connection's pending network errors through and asks
+/// for them to be treated like `EAGAIN`: `ENETDOWN`, `EPROTO`, `ENOPROTOOPT`, `EHOSTDOWN`,
+/// `ENONET`, `EHOSTUNREACH`, `EOPNOTSUPP`, `ENETUNREACH`.
+pub fn accept_error_is_per_connection(error: &std::io::Error) -> bool {
     use std::io::ErrorKind as K;
-    matches!(
-        kind,
-        K::ConnectionAborted
-            | K::ConnectionReset
-            | K::ConnectionRefused
-            | K::Interrupted
-            | K::NetworkDown
-            | K::NetworkUnreachable
-            | K::HostUnreachable
-    )
+    if matches!(
+        error.kind(),
+        K::ConnectionAborted | K::ConnectionReset | K::ConnectionRefused | K::Interrupted
+    ) {
+        return true;
+    }
+    #[cfg(target_os = "linux")]
+    if let Some(errno) = error.raw_os_error() {
+        return matches!(errno, 100 | 71 | 92 | 112 | 64 | 113 | 95 | 101);
+    }
+    false
 }
 
 #[cfg(test)]
@@ -84,17 +87,20 @@ mod tests {
     fn only_connection_errors_of_accept_are_retried_at_once() {
         use std::io::{Error, ErrorKind as K};
         for kind in [K::ConnectionAborted, K::ConnectionReset, K::Interrupted] {
-            assert!(accept_error_is_per_connection(kind), "{kind:?}");
+            assert!(accept_error_is_per_connection(&kind.into()), "{kind:?}");
         }
-        // EMFILE, ENFILE and ENOMEM: the server's own resources, so back off.
-        for errno in [24, 23, 12] {
-            let kind = Error::from_raw_os_error(errno).kind();
-            assert!(!accept_error_is_per_connection(kind), "errno {errno}");
+        // Linux's numbers: EMFILE, ENFILE, ENOMEM and ENOBUFS, the server's own resources,
+        // so back off.
+        #[cfg(target_os = "linux")]
+        for errno in [24, 23, 12, 105] {
+            let e = Error::from_raw_os_error(errno);
+            assert!(!accept_error_is_per_connection(&e), "errno {errno}");
         }
-        // ECONNABORTED and ENETDOWN as the kernel reports them.
-        for errno in [103, 100] {
-            let kind = Error::from_raw_os_error(errno).kind();
-            assert!(accept_error_is_per_connection(kind), "errno {errno}");
+        // ECONNABORTED, ENETDOWN and EHOSTUNREACH as the kernel reports them.
+        #[cfg(target_os = "linux")]
+        for errno in [103, 100, 113] {
+            let e = Error::from_raw_os_error(errno);
+            assert!(accept_error_is_per_connection(&e), "errno {errno}");
         }
     }
 

@@ -602,7 +602,7 @@ impl Server {
                     backoff = Duration::from_millis(5);
                     pair
                 }
-                Err(e) if tarp_core::listen::accept_error_is_per_connection(e.kind()) => {
+                Err(e) if tarp_core::listen::accept_error_is_per_connection(&e) => {
                     // That client is gone already; the next one may be waiting.
                     log::debug!("accept: {e}");
                     continue;

@@ -9,9 +9,10 @@ use crate::wire::pickle::{self, Limits, Value, ValueError};
 /// Longest piece of a conversion error quoted in a message (serde quotes the whole operand).
 const MAX_QUOTED: usize = 200;
 
-/// Decodes a pickle sent by a client, within `limits`.
-pub(crate) fn decode(bytes: &[u8], limits: &Limits) -> Result<Value, String> {
-    pickle::decode_with_limits(bytes, limits).map_err(|e| e.to_string())
+/// Decodes a pickle sent by a client, within `limits` (its memory given back as a large
+/// array in it is converted: [`pickle::decode_vec`]).
+pub(crate) fn decode(bytes: Vec<u8>, limits: &Limits) -> Result<Value, String> {
+    pickle::decode_vec_with_limits(bytes, limits).map_err(|e| e.to_string())
 }
 
 /// How far shared references (memo hits, `DUP`) may expand a request's argument when it is

@@ -227,13 +227,14 @@ impl Service {
                 // The body is freed here, before the pickles are decoded.
             }
         };
-        let args = match decode_pickle("args", &args_bytes, &self.config.pickle_limits) {
+        // The args pickle is given up to its decoder: a large array in it is converted as
+        // the pickle's memory is given back.
+        let args = match decode_pickle("args", args_bytes, &self.config.pickle_limits) {
             Ok(v) => v,
             Err(message) => return bad_request(&message),
         };
-        drop(args_bytes);
         let kwargs = match kwargs_bytes
-            .and_then(|bytes| decode_pickle("kwargs", &bytes, &self.config.pickle_limits))
+            .and_then(|bytes| decode_pickle("kwargs", bytes, &self.config.pickle_limits))
         {
             Ok(v) => v,
             Err(message) => return bad_request(&message),
@@ -492,7 +493,7 @@ fn decode_base64(what: &str, text: &str) -> Result<Vec<u8>, String> {
 }
 
 /// Decodes one part's pickle, or words the 400 message.
-fn decode_pickle(what: &str, bytes: &[u8], limits: &Limits) -> Result<Value, String> {
+fn decode_pickle(what: &str, bytes: Vec<u8>, limits: &Limits) -> Result<Value, String> {
     codec::decode(bytes, limits).map_err(|e| format!("RPC {what}: {e}"))
 }
 

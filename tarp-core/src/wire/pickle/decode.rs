@@ -134,7 +134,28 @@ enum Node {
     Done(Value),
     /// A bytes object not yet copied: the range `start..end` of the input.
     Raw(usize, usize),
+    /// A large array whose data is still the range of the input it was read from, converted
+    /// once the whole pickle is read (only when decoding an input given up by the caller).
+    Deferred(Box<Deferred>),
 }
+
+/// An array checked and counted, converted later from `start..end` of the input.
+struct Deferred {
+    dtype: DType,
+    big_endian: bool,
+    shape: Vec<usize>,
+    fortran: bool,
+    start: usize,
+    end: usize,
+}
+
+/// An array operand at least this long, in an input the caller gave up ([`decode_vec`]), is
+/// converted after the rest of the pickle, from its end backwards, giving the input's memory
+/// back as the array fills.
+const DEFER_BYTES: usize = 1 << 20;
+
+/// How much of a deferred array is converted between two returns of input memory.
+const GIVE_BACK_CHUNK: usize = 8 << 20;
 
 impl Node {
     fn kind(&self) -> &'static str {
@@ -149,6 +170,7 @@ impl Node {
             Node::PendingArray => "numpy.ndarray without state",
             Node::Done(v) => v.type_name(),
             Node::Raw(..) => "bytes",
+            Node::Deferred(_) => "numpy.ndarray",
         }
     }
 
@@ -270,6 +292,9 @@ struct Decoder<'a> {
     copies_left: usize,
     bytes_left: usize,
     max_depth: usize,
+    /// Arrays with at least this many bytes in the input become [`Node::Deferred`] (see
+    /// [`decode_vec`]); `None`: none do.
+    defer: Option<usize>,
 }
 
 /// Decodes a pickle (protocols 0 to 5) without executing or importing anything, with the
@@ -280,30 +305,88 @@ pub fn decode(data: &[u8]) -> Result<Value, PickleError> {
 
 /// [`decode`] with explicit limits.
 pub fn decode_with_limits(data: &[u8], limits: &Limits) -> Result<Value, PickleError> {
-    let budget = data
-        .len()
-        .saturating_mul(limits.copy_factor)
-        .saturating_add(64 * 1024);
-    let mut d = Decoder {
-        data,
-        pos: 0,
-        op_pos: 0,
-        op: 0,
-        stack: Vec::new(),
-        marks: Vec::new(),
-        memo: Vec::new(),
-        memo_sparse: HashMap::new(),
-        memo_count: 0,
-        nodes: Vec::new(),
-        copies_left: budget,
-        bytes_left: budget,
-        max_depth: limits.max_depth,
-    };
+    let mut d = Decoder::new(data, limits);
     let root = d.run()?;
     d.finish(root)
 }
 
+/// [`decode`] of a pickle the caller gives up, for large payloads: the same value and the
+/// same errors, but the data of a large numpy array (1 MiB or more, kept in the input as
+/// read) is converted once the whole pickle is read, from its end backwards, with the input
+/// truncated and its memory given back as the array fills. Decoding a pickled array then
+/// needs about the array's size in memory, not the input's plus the array's.
+pub fn decode_vec(data: Vec<u8>) -> Result<Value, PickleError> {
+    decode_vec_with_limits(data, &Limits::default())
+}
+
+/// [`decode_vec`] with explicit limits.
+pub fn decode_vec_with_limits(data: Vec<u8>, limits: &Limits) -> Result<Value, PickleError> {
+    decode_vec_in_chunks(data, limits, DEFER_BYTES, GIVE_BACK_CHUNK)
+}
+
+/// [`decode_vec`] deferring arrays of `defer_min` bytes or more, converted `chunk` bytes at a
+/// time.
+pub(crate) fn decode_vec_in_chunks(
+    mut data: Vec<u8>,
+    limits: &Limits,
+    defer_min: usize,
+    chunk: usize,
+) -> Result<Value, PickleError> {
+    let (mut d, root) = {
+        let mut d = Decoder::new(&data, limits);
+        d.defer = Some(defer_min);
+        let root = d.run()?;
+        (d.rebind(&[]), root)
+    };
+    d.realize_deferred(&root, &mut data, chunk)?;
+    d.rebind(&data).finish(root)
+}
+
 impl<'a> Decoder<'a> {
+    fn new(data: &'a [u8], limits: &Limits) -> Decoder<'a> {
+        let budget = data
+            .len()
+            .saturating_mul(limits.copy_factor)
+            .saturating_add(64 * 1024);
+        Decoder {
+            data,
+            pos: 0,
+            op_pos: 0,
+            op: 0,
+            stack: Vec::new(),
+            marks: Vec::new(),
+            memo: Vec::new(),
+            memo_sparse: HashMap::new(),
+            memo_count: 0,
+            nodes: Vec::new(),
+            copies_left: budget,
+            bytes_left: budget,
+            max_depth: limits.max_depth,
+            defer: None,
+        }
+    }
+
+    /// The same decoder over other input (positions are kept: they are still those of the
+    /// input read, for messages).
+    fn rebind<'b>(self, data: &'b [u8]) -> Decoder<'b> {
+        Decoder {
+            data,
+            pos: self.pos,
+            op_pos: self.op_pos,
+            op: self.op,
+            stack: self.stack,
+            marks: self.marks,
+            memo: self.memo,
+            memo_sparse: self.memo_sparse,
+            memo_count: self.memo_count,
+            nodes: self.nodes,
+            copies_left: self.copies_left,
+            bytes_left: self.bytes_left,
+            max_depth: self.max_depth,
+            defer: self.defer,
+        }
+    }
+
     fn err(&self, msg: impl std::fmt::Display) -> PickleError {
         PickleError(format!(
             "invalid pickle at byte {} ({}): {msg}",
@@ -1238,8 +1321,16 @@ impl<'a> Decoder<'a> {
                     Slot::V(Value::Str(s)) if &**s == "F" => true,
                     _ => return Err(self.err("_frombuffer() order must be 'C' or 'F'")),
                 };
-                let arr = self.array(dtype, order, shape, &raw, fortran)?;
-                Ok(Slot::V(Value::NdArray(arr)))
+                match self.deferrable(&raw) {
+                    Some((start, end)) => {
+                        let node = self.defer_array(dtype, order, shape, start, end, fortran)?;
+                        Ok(Slot::N(self.new_node(node)?))
+                    }
+                    None => {
+                        let arr = self.array(dtype, order, shape, &raw, fortran)?;
+                        Ok(Slot::V(Value::NdArray(arr)))
+                    }
+                }
             }
             Global::NdArrayType => {
                 Err(self
@@ -1313,6 +1404,123 @@ impl<'a> Decoder<'a> {
             .collect()
     }
 
+    /// Where `raw` lies in the input, if it is to be converted later: only when deferring,
+    /// for large data still in the input (not a copy).
+    fn deferrable(&self, raw: &[u8]) -> Option<(usize, usize)> {
+        if !self.defer.is_some_and(|min| raw.len() >= min) {
+            return None;
+        }
+        let base = self.data.as_ptr() as usize;
+        let at = (raw.as_ptr() as usize).checked_sub(base)?;
+        (at + raw.len() <= self.data.len()).then_some((at, at + raw.len()))
+    }
+
+    /// The checks and budget of [`Decoder::array`] now, the conversion later.
+    fn defer_array(
+        &mut self,
+        dtype: DType,
+        order: ByteOrder,
+        shape: Vec<usize>,
+        start: usize,
+        end: usize,
+        fortran: bool,
+    ) -> Res<Node> {
+        self.charge_bytes(end - start)?;
+        NdArray::check_raw(dtype, &shape, end - start).map_err(|e| self.err(e))?;
+        Ok(Node::Deferred(Box::new(Deferred {
+            dtype,
+            big_endian: order == ByteOrder::Big,
+            shape,
+            fortran,
+            start,
+            end,
+        })))
+    }
+
+    /// Converts the deferred arrays reachable from `root`, and the bytes kept in the input
+    /// they would otherwise outlive, highest in the input first, truncating `data` behind
+    /// them. Unreachable nodes are left as they are: nothing converts them later.
+    fn realize_deferred(&mut self, root: &Slot, data: &mut Vec<u8>, chunk: usize) -> Res<()> {
+        let Slot::N(root) = root else {
+            return Ok(());
+        };
+        if !self.nodes.iter().any(|n| matches!(n, Node::Deferred(_))) {
+            return Ok(());
+        }
+        let mut seen = vec![false; self.nodes.len()];
+        let mut todo = vec![*root];
+        seen[*root as usize] = true;
+        // (start, end, id) of every reachable node holding a range of the input.
+        let mut ranged: Vec<(usize, usize, NodeId)> = Vec::new();
+        while let Some(id) = todo.pop() {
+            let node = &self.nodes[id as usize];
+            match node {
+                Node::Raw(start, end) => ranged.push((*start, *end, id)),
+                Node::Deferred(a) => ranged.push((a.start, a.end, id)),
+                _ => {}
+            }
+            let mut i = 0;
+            while let Some(child) = node.child(i) {
+                i += 1;
+                if let Slot::N(c) = child {
+                    if !std::mem::replace(&mut seen[*c as usize], true) {
+                        todo.push(*c);
+                    }
+                }
+            }
+        }
+        // Ranges are disjoint or equal (each is one operand of the input).
+        ranged.sort_unstable_by(|a, b| b.cmp(a));
+        let mut i = 0;
+        while i < ranged.len() {
+            let (start, end, _) = ranged[i];
+            let same = ranged[i..]
+                .iter()
+                .take_while(|r| (r.0, r.1) == (start, end))
+                .count();
+            let group = &ranged[i..i + same];
+            i += same;
+            if end > data.len() {
+                return Err(self.err("internal error: a range past the input"));
+            }
+            data.truncate(end);
+            for (k, &(_, _, id)) in group.iter().enumerate() {
+                let last = k + 1 == group.len();
+                let node = std::mem::replace(&mut self.nodes[id as usize], Node::PendingArray);
+                let value = match node {
+                    Node::Raw(..) => Value::Bytes(Arc::from(&data[start..end])),
+                    Node::Deferred(a) => {
+                        let arr = if last {
+                            // The last user of these bytes: converted as they are given back.
+                            NdArray::from_raw_tail(
+                                a.dtype,
+                                a.shape,
+                                data,
+                                start,
+                                a.big_endian,
+                                a.fortran,
+                                chunk,
+                            )
+                        } else {
+                            NdArray::from_raw(
+                                a.dtype,
+                                a.shape,
+                                &data[start..end],
+                                a.big_endian,
+                                a.fortran,
+                            )
+                        };
+                        Value::NdArray(arr.map_err(|e| self.err(e))?)
+                    }
+                    _ => return Err(self.err("internal error: not a range")),
+                };
+                self.nodes[id as usize] = Node::Done(value);
+            }
+            data.truncate(start);
+        }
+        Ok(())
+    }
+
     fn array(
         &mut self,
         dtype: DType,
@@ -1382,8 +1590,14 @@ impl<'a> Decoder<'a> {
                         self.slot_kind(&st[3])
                     ))
                 })?;
-                let arr = self.array(dtype, order, shape, &raw, fortran)?;
-                self.nodes[id as usize] = Node::Done(Value::NdArray(arr));
+                self.nodes[id as usize] = match self.deferrable(&raw) {
+                    Some((start, end)) => {
+                        self.defer_array(dtype, order, shape, start, end, fortran)?
+                    }
+                    None => Node::Done(Value::NdArray(
+                        self.array(dtype, order, shape, &raw, fortran)?,
+                    )),
+                };
                 Ok(())
             }
             other => Err(self.err(format!(
@@ -1555,5 +1769,147 @@ fn scalar_value(arr: NdArray) -> Value {
         Some(Scalar::UInt(u)) => bigint::from_u128(u128::from(u)),
         Some(Scalar::Float(x)) => Value::Float(x),
         Some(Scalar::Complex(..)) | None => Value::NdArray(arr),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+
+    /// CPython's pickles of numpy arrays large enough to stay in the input (every dtype, both
+    /// byte orders, C and Fortran order, protocols 3 to 5), inside containers, shared, and
+    /// with the array's data bytes also returned as a value of their own.
+    const ARRAYS_PY: &str = r#"
+import base64, json, pickle, pickletools, sys
+import numpy as np
+out = []
+def add(name, data):
+    out.append([name, base64.b64encode(data).decode()])
+codes = ["?", "i1", "u1", "<i2", ">i2", "<u2", "<i4", ">u4", "<i8", ">u8", "<f2", ">f2",
+         "<f4", ">f4", "<f8", ">f8", "<c8", ">c8", "<c16", ">c16"]
+for code in codes:
+    a = (np.arange(6000) % 251 - 120).astype(code)
+    if a.dtype.kind == "c":
+        a = a + 1j * a[::-1]
+        a = a.astype(code)
+    for proto in (3, 4, 5):
+        add(f"{code} p{proto}", pickle.dumps(a, proto))
+    add(f"{code} fortran", pickle.dumps(np.asfortranarray(a.reshape(60, 100)), 4))
+a = np.linspace(0, 1, 3000).reshape(30, 100)
+b = np.arange(2000, dtype="<i4")
+add("two arrays", pickle.dumps([a, b, {"x": a, "n": 1}], 4))
+add("shared array", pickle.dumps((a, a), 5))
+add("bytes beside", pickle.dumps({"raw": bytes(range(256)) * 40, "a": a}, 4))
+add("empty", pickle.dumps(np.zeros((0, 7)), 4))
+# The array's data operand referenced again as a bytes value: (array, its data bytes).
+p = pickle.dumps(b, 3)
+memo = None
+ops = list(pickletools.genops(p))
+for i, (op, arg, pos) in enumerate(ops):
+    if op.name == "BINBYTES":
+        memo = ops[i + 1][1]
+assert memo is not None
+add("data shared as bytes", p[:-1] + b"h" + bytes([memo]) + b"\x86.")
+json.dump(out, sys.stdout)
+"#;
+
+    fn python_pickles() -> Vec<(String, Vec<u8>)> {
+        let out = std::process::Command::new("python3")
+            .args(["-c", ARRAYS_PY])
+            .output()
+            .expect("python3 runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let list: Vec<(String, String)> = serde_json::from_slice(&out.stdout).unwrap();
+        list.into_iter()
+            .map(|(name, b64)| {
+                (
+                    name,
+                    base64::engine::general_purpose::STANDARD
+                        .decode(b64)
+                        .unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn decoding_a_given_up_input_gives_the_same_values() {
+        let limits = Limits::default();
+        let mut deferred = 0;
+        for (name, p) in python_pickles() {
+            let want = decode(&p).unwrap_or_else(|e| panic!("{name}: {e}"));
+            // Every array of the input deferred; converted an element (chunk 1) to the whole
+            // array at a time.
+            for chunk in [1, 24, 1000, 1 << 20] {
+                let got = decode_vec_in_chunks(p.clone(), &limits, 1, chunk)
+                    .unwrap_or_else(|e| panic!("{name} chunk {chunk}: {e}"));
+                assert!(got == want, "{name} chunk {chunk}: {got:?}");
+            }
+            assert!(decode_vec(p.clone()).unwrap() == want, "{name}");
+            // Proof that the deferred path ran: the arrays were seen as deferrable.
+            let mut d = Decoder::new(&p, &limits);
+            d.defer = Some(1);
+            d.run().unwrap();
+            deferred += d
+                .nodes
+                .iter()
+                .filter(|n| matches!(n, Node::Deferred(_)))
+                .count();
+        }
+        assert!(deferred >= 80, "{deferred} arrays deferred");
+    }
+
+    #[test]
+    fn errors_of_a_given_up_input_are_the_same() {
+        let limits = Limits::default();
+        for (name, p) in python_pickles() {
+            // Truncated anywhere, or with one byte changed: the same answer either way.
+            let cuts = [p.len() / 3, p.len() / 2, p.len() - 1];
+            let mut cases: Vec<Vec<u8>> = cuts.iter().map(|&n| p[..n].to_vec()).collect();
+            for at in [2, 20, 60, p.len() - 2] {
+                let mut q = p.clone();
+                q[at] ^= 0x5a;
+                cases.push(q);
+            }
+            for q in cases {
+                let want = format!("{:?}", decode(&q));
+                let got = format!("{:?}", decode_vec_in_chunks(q.clone(), &limits, 1, 24));
+                assert_eq!(got, want, "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_input_is_given_back_as_the_array_fills() {
+        // 4 MiB of float64 data after 100 other bytes: the array is exact, and the buffer ends
+        // truncated to the data's start with its memory given back (the allocator may move
+        // the block once, then shrinking stops, so at most a copy is kept).
+        let values: Vec<f64> = (0..(1 << 19)).map(|i| i as f64 * 0.25).collect();
+        let mut buf = vec![7u8; 100];
+        buf.extend(values.iter().flat_map(|x| x.to_le_bytes()));
+        let arr = NdArray::from_raw_tail(
+            DType::F64,
+            vec![1 << 19],
+            &mut buf,
+            100,
+            false,
+            false,
+            1 << 20,
+        )
+        .unwrap();
+        assert_eq!(arr.as_slice::<f64>().unwrap(), &values[..]);
+        assert_eq!(buf, vec![7u8; 100]);
+        assert!(buf.capacity() < 2 << 20, "capacity {}", buf.capacity());
+        // Big-endian data, converted a few elements at a time.
+        let mut buf: Vec<u8> = values.iter().flat_map(|x| x.to_be_bytes()).collect();
+        let arr = NdArray::from_raw_tail(DType::F64, vec![1 << 19], &mut buf, 0, true, false, 40)
+            .unwrap();
+        assert_eq!(arr.as_slice::<f64>().unwrap(), &values[..]);
+        assert!(buf.is_empty());
     }
 }

@@ -309,42 +309,88 @@ impl ArrayData {
 
     /// Reads `raw` (exactly `len * itemsize` bytes) in the given byte order.
     pub(crate) fn from_bytes(dtype: DType, raw: &[u8], big_endian: bool) -> ArrayData {
+        let mut data = ArrayData::zeroed(dtype, raw.len() / dtype.itemsize());
+        data.fill_from(0, raw, big_endian);
+        data
+    }
+
+    /// `n` zero elements of the given dtype (a large one is fresh zeroed memory, resident
+    /// only as it is written).
+    pub(crate) fn zeroed(dtype: DType, n: usize) -> ArrayData {
+        match dtype {
+            DType::Bool => ArrayData::Bool(vec![false; n]),
+            DType::I8 => ArrayData::I8(vec![0; n]),
+            DType::U8 => ArrayData::U8(vec![0; n]),
+            DType::I16 => ArrayData::I16(vec![0; n]),
+            DType::U16 => ArrayData::U16(vec![0; n]),
+            DType::I32 => ArrayData::I32(vec![0; n]),
+            DType::U32 => ArrayData::U32(vec![0; n]),
+            DType::I64 => ArrayData::I64(vec![0; n]),
+            DType::U64 => ArrayData::U64(vec![0; n]),
+            DType::F16 => ArrayData::F16(vec![0; n]),
+            DType::F32 => ArrayData::F32(vec![0.0; n]),
+            DType::F64 => ArrayData::F64(vec![0.0; n]),
+            DType::C64 => ArrayData::C64(vec![[0.0; 2]; n]),
+            DType::C128 => ArrayData::C128(vec![[0.0; 2]; n]),
+        }
+    }
+
+    /// Overwrites the elements from index `at` on with those read from `raw` (whole elements
+    /// in the given byte order; elements past the end are not written).
+    pub(crate) fn fill_from(&mut self, at: usize, raw: &[u8], big_endian: bool) {
         macro_rules! read {
-            ($t:ty, $n:expr) => {
-                raw.chunks_exact($n)
-                    .map(|c| {
+            ($v:expr, $t:ty, $n:expr) => {
+                for (dst, c) in $v[at..].iter_mut().zip(raw.chunks_exact($n)) {
+                    let mut b = [0u8; $n];
+                    b.copy_from_slice(c);
+                    *dst = if big_endian {
+                        <$t>::from_be_bytes(b)
+                    } else {
+                        <$t>::from_le_bytes(b)
+                    };
+                }
+            };
+        }
+        macro_rules! pairs {
+            ($v:expr, $t:ty, $n:expr) => {
+                for (dst, c) in $v[at..].iter_mut().zip(raw.chunks_exact(2 * $n)) {
+                    for (part, c) in dst.iter_mut().zip(c.chunks_exact($n)) {
                         let mut b = [0u8; $n];
                         b.copy_from_slice(c);
-                        if big_endian {
+                        *part = if big_endian {
                             <$t>::from_be_bytes(b)
                         } else {
                             <$t>::from_le_bytes(b)
-                        }
-                    })
-                    .collect()
+                        };
+                    }
+                }
             };
         }
-        match dtype {
-            DType::Bool => ArrayData::Bool(raw.iter().map(|&b| b != 0).collect()),
-            DType::I8 => ArrayData::I8(raw.iter().map(|&b| b as i8).collect()),
-            DType::U8 => ArrayData::U8(raw.to_vec()),
-            DType::I16 => ArrayData::I16(read!(i16, 2)),
-            DType::U16 => ArrayData::U16(read!(u16, 2)),
-            DType::I32 => ArrayData::I32(read!(i32, 4)),
-            DType::U32 => ArrayData::U32(read!(u32, 4)),
-            DType::I64 => ArrayData::I64(read!(i64, 8)),
-            DType::U64 => ArrayData::U64(read!(u64, 8)),
-            DType::F16 => ArrayData::F16(read!(u16, 2)),
-            DType::F32 => ArrayData::F32(read!(f32, 4)),
-            DType::F64 => ArrayData::F64(read!(f64, 8)),
-            DType::C64 => {
-                let parts: Vec<f32> = read!(f32, 4);
-                ArrayData::C64(parts.chunks_exact(2).map(|c| [c[0], c[1]]).collect())
+        match self {
+            ArrayData::Bool(v) => {
+                for (dst, &b) in v[at..].iter_mut().zip(raw) {
+                    *dst = b != 0;
+                }
             }
-            DType::C128 => {
-                let parts: Vec<f64> = read!(f64, 8);
-                ArrayData::C128(parts.chunks_exact(2).map(|c| [c[0], c[1]]).collect())
+            ArrayData::I8(v) => {
+                for (dst, &b) in v[at..].iter_mut().zip(raw) {
+                    *dst = b as i8;
+                }
             }
+            ArrayData::U8(v) => {
+                let n = raw.len().min(v.len() - at);
+                v[at..at + n].copy_from_slice(&raw[..n]);
+            }
+            ArrayData::I16(v) => read!(v, i16, 2),
+            ArrayData::U16(v) | ArrayData::F16(v) => read!(v, u16, 2),
+            ArrayData::I32(v) => read!(v, i32, 4),
+            ArrayData::U32(v) => read!(v, u32, 4),
+            ArrayData::I64(v) => read!(v, i64, 8),
+            ArrayData::U64(v) => read!(v, u64, 8),
+            ArrayData::F32(v) => read!(v, f32, 4),
+            ArrayData::F64(v) => read!(v, f64, 8),
+            ArrayData::C64(v) => pairs!(v, f32, 4),
+            ArrayData::C128(v) => pairs!(v, f64, 8),
         }
     }
 
@@ -610,6 +656,18 @@ pub struct NdArray {
     inner: Arc<Inner>,
 }
 
+/// Truncates `buf` to `len` and, while `shrinking` and at least 1 MiB would come back,
+/// returns the freed tail to the allocator. Shrinking stops for good the first time the
+/// allocator moves the block (a copy) instead of shrinking it in place.
+fn give_back(buf: &mut Vec<u8>, len: usize, shrinking: &mut bool) {
+    buf.truncate(len);
+    if *shrinking && buf.capacity() - buf.len() >= 1 << 20 {
+        let before = buf.as_ptr();
+        buf.shrink_to_fit();
+        *shrinking = std::ptr::eq(before, buf.as_ptr());
+    }
+}
+
 /// Number of elements a shape holds, or `None` on overflow.
 pub(crate) fn shape_len(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
@@ -662,18 +720,31 @@ impl NdArray {
         big_endian: bool,
         fortran: bool,
     ) -> Result<NdArray, ValueError> {
+        NdArray::check_raw(dtype, &shape, raw.len())?;
+        let big_endian = big_endian && dtype.itemsize() > 1;
+        let mut data = ArrayData::from_bytes(dtype, raw, big_endian);
+        if fortran && shape.len() > 1 {
+            data = data.fortran_to_c(&shape);
+        }
+        Ok(NdArray {
+            inner: Arc::new(Inner { shape, data }),
+        })
+    }
+
+    /// Whether `len` raw bytes of `dtype` make an array of `shape` ([`NdArray::from_raw`]'s
+    /// checks, made before any conversion).
+    pub(crate) fn check_raw(dtype: DType, shape: &[usize], len: usize) -> Result<(), ValueError> {
         if shape.len() > MAX_NDIM {
             return Err(ValueError::new(format!(
                 "ndarray has {} dimensions, more than {MAX_NDIM}",
                 shape.len()
             )));
         }
-        let expected = shape_len(&shape).and_then(|n| n.checked_mul(dtype.itemsize()));
-        if expected != Some(raw.len()) {
+        let expected = shape_len(shape).and_then(|n| n.checked_mul(dtype.itemsize()));
+        if expected != Some(len) {
             return Err(ValueError::new(format!(
-                "ndarray data has {} bytes, but shape {} of {} needs {}",
-                raw.len(),
-                fmt_shape(&shape),
+                "ndarray data has {len} bytes, but shape {} of {} needs {}",
+                fmt_shape(shape),
                 dtype.name(),
                 match expected {
                     Some(n) => n.to_string(),
@@ -681,11 +752,45 @@ impl NdArray {
                 }
             )));
         }
-        let big_endian = big_endian && dtype.itemsize() > 1;
-        let mut data = ArrayData::from_bytes(dtype, raw, big_endian);
+        Ok(())
+    }
+
+    /// [`NdArray::from_raw`] of the last bytes of `buf`, from `start` on, giving `buf`'s
+    /// memory back as the array fills: a C-order array is converted `chunk` bytes at a time
+    /// from its end, `buf` truncated and shrunk after each, so the raw bytes and the array
+    /// are never both whole in memory (given an allocator that shrinks in place, as glibc's
+    /// does for large blocks; if it moves the block instead, shrinking stops). `buf` ends
+    /// truncated to `start`.
+    pub(crate) fn from_raw_tail(
+        dtype: DType,
+        shape: Vec<usize>,
+        buf: &mut Vec<u8>,
+        start: usize,
+        big_endian: bool,
+        fortran: bool,
+        chunk: usize,
+    ) -> Result<NdArray, ValueError> {
+        let raw_len = buf.len().saturating_sub(start);
+        NdArray::check_raw(dtype, &shape, raw_len)?;
         if fortran && shape.len() > 1 {
-            data = data.fortran_to_c(&shape);
+            let arr = NdArray::from_raw(dtype, shape, &buf[start..], big_endian, fortran)?;
+            give_back(buf, start, &mut true);
+            return Ok(arr);
         }
+        let big_endian = big_endian && dtype.itemsize() > 1;
+        let size = dtype.itemsize();
+        let n = raw_len / size;
+        let per_chunk = (chunk / size).max(1);
+        let mut data = ArrayData::zeroed(dtype, n);
+        let mut shrinking = true;
+        let mut hi = n;
+        while hi > 0 {
+            let lo = hi.saturating_sub(per_chunk);
+            data.fill_from(lo, &buf[start + lo * size..start + hi * size], big_endian);
+            give_back(buf, start + lo * size, &mut shrinking);
+            hi = lo;
+        }
+        give_back(buf, start, &mut shrinking);
         Ok(NdArray {
             inner: Arc::new(Inner { shape, data }),
         })
