@@ -273,3 +273,48 @@ fn a_port_in_use_is_a_local_failure() {
         out.stderr
     );
 }
+
+/// `tarp completions SHELL` prints a script that the shell parses and that knows every
+/// subcommand; an unknown shell is a usage error naming the valid ones.
+#[test]
+fn completion_scripts_parse_and_know_every_command() {
+    let out = tarp(&["completions", "bash"]).expect(0);
+    let dir = cli_support::temp_dir("completions");
+    let script = dir.join("tarp.bash");
+    std::fs::write(&script, &out.stdout).unwrap();
+    let check = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            ". {} && complete -p tarp && COMP_WORDS=(tarp c) && COMP_CWORD=1 \
+             && COMP_LINE='tarp c' && COMP_POINT=6 && _tarp tarp c tarp \
+             && printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display()
+        ))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    // Completing `tarp c` offers both commands starting with c.
+    let offered: Vec<&str> = stdout.lines().skip(1).collect();
+    assert!(offered.contains(&"call"), "{stdout}");
+    assert!(offered.contains(&"completions"), "{stdout}");
+    for cmd in ["demo", "ls", "call", "job", "get", "post"] {
+        assert!(
+            out.stdout.contains(cmd),
+            "{cmd} missing from the bash script"
+        );
+    }
+    let zsh = tarp(&["completions", "zsh"]).expect(0);
+    assert!(zsh.stdout.starts_with("#compdef tarp"), "{}", zsh.stdout);
+    let bad = tarp(&["completions", "nosh"]).expect(2);
+    assert!(
+        bad.stderr.contains("invalid value 'nosh'"),
+        "{}",
+        bad.stderr
+    );
+    assert!(bad.stderr.contains("bash"), "{}", bad.stderr);
+}

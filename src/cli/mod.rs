@@ -78,6 +78,16 @@ enum Command {
     /// Call a web-like POST endpoint with query parameters and a body.
     #[command(after_help = EXIT_CODES)]
     Post(PostArgs),
+    /// Print a shell completion script for tarp, e.g.
+    /// `tarp completions bash > ~/.local/share/bash-completion/completions/tarp`.
+    Completions(CompletionsArgs),
+}
+
+/// Arguments of `tarp completions`.
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell to complete in.
+    shell: clap_complete::Shell,
 }
 
 /// Which server implementation `tarp demo` runs on.
@@ -268,6 +278,19 @@ impl Failure {
 
 pub(crate) type CmdResult = Result<(), Failure>;
 
+/// Writes the completion script for `shell` to stdout.
+fn completions(shell: clap_complete::Shell) -> CmdResult {
+    use clap::CommandFactory;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "tarp", &mut script);
+    std::io::Write::write_all(&mut std::io::stdout().lock(), &script).map_err(|e| {
+        Failure::new(
+            Exit::Local,
+            format!("cannot write the completion script: {e}"),
+        )
+    })
+}
+
 /// Runs the command line of this process; returns the exit code.
 pub(crate) fn main() -> i32 {
     let cli = match Cli::try_parse() {
@@ -289,6 +312,7 @@ pub(crate) fn main() -> i32 {
         Command::Job(a) => client::job(a),
         Command::Get(a) => client::get(a),
         Command::Post(a) => client::post(a),
+        Command::Completions(a) => completions(a.shell),
     };
     match result {
         Ok(()) => 0,

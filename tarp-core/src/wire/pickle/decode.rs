@@ -19,6 +19,9 @@
 //! the input (an arena node) until the value needs it. A numpy array's data is converted
 //! straight from that range, so decoding a pickled array holds the input and the array, not
 //! a third copy in between; bytes that end up in the value are copied once, when converted.
+//! [`decode_vec`] goes further when the caller gives the input up: large arrays are converted
+//! after the whole pickle is read, from the end of the input backwards, and the input is
+//! truncated and shrunk behind them, so the input and the array are never both whole.
 
 use std::collections::HashMap;
 use std::sync::Arc;
