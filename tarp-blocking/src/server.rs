@@ -55,7 +55,6 @@ use std::io::{self, Read, Write};
 use std::net::{
     IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs,
 };
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -63,8 +62,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tarp_core::http::{Limits, Next, ServerConn};
-pub use tarp_core::listen::OverCapacity;
-use tarp_core::listen::{busy_response, listen_address};
+use tarp_core::listen::{busy_response, ServerSettings};
+pub use tarp_core::listen::{OverCapacity, DEFAULT_JOB_WORKERS, DEFAULT_SHUTDOWN_GRACE};
 use tarp_core::service::{Dispatch, Job, Service};
 
 use crate::pool::JobPool;
@@ -73,10 +72,6 @@ use crate::tls::TlsError;
 
 /// Default cap on simultaneous connections (and so on connection threads).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
-/// Default number of async job workers (the Python library's executor has 10).
-pub const DEFAULT_JOB_WORKERS: usize = 10;
-/// Default grace period of a graceful shutdown.
-pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How often a connection waiting for input checks whether the server is shutting down.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(200);
 /// Connections past the cap waiting for the refuser thread; beyond, they are just closed.
@@ -111,59 +106,12 @@ pub enum ServerError {
 #[derive(Debug, Clone)]
 pub struct ServerBuilder {
     service: Arc<Service>,
-    address: Option<String>,
-    bind_to: Option<String>,
-    port: Option<u16>,
-    tls_files: Option<(PathBuf, PathBuf)>,
-    tls_config: Option<Arc<rustls::ServerConfig>>,
-    limits: Limits,
+    settings: ServerSettings,
     max_connections: usize,
-    over_capacity: OverCapacity,
-    job_workers: usize,
-    shutdown_grace: Duration,
 }
 
 impl ServerBuilder {
-    /// The port to listen on. Default, as the Python `runServer`: 80, or 443 with TLS.
-    /// Port 0 picks a free port (see [`Server::local_addr`]).
-    pub fn port(mut self, port: u16) -> Self {
-        self.port = Some(port);
-        self
-    }
-
-    /// The interface address to bind, as the Python `runServer(bindTo=)`: an IP address, or
-    /// `""` for all interfaces (the default).
-    pub fn bind_to(mut self, address: &str) -> Self {
-        self.bind_to = Some(address.to_owned());
-        self
-    }
-
-    /// Address and port in one (`"127.0.0.1:8080"`, `"[::1]:0"`, `"localhost:8080"`);
-    /// overrides [`port`](ServerBuilder::port) and [`bind_to`](ServerBuilder::bind_to).
-    pub fn address(mut self, address: &str) -> Self {
-        self.address = Some(address.to_owned());
-        self
-    }
-
-    /// Serves HTTPS with this PEM certificate chain and PEM private key (they may be the
-    /// same file), as the Python `runServer(secure=True, certfile=, keyfile=)`.
-    pub fn tls(mut self, cert_file: impl Into<PathBuf>, key_file: impl Into<PathBuf>) -> Self {
-        self.tls_files = Some((cert_file.into(), key_file.into()));
-        self
-    }
-
-    /// Serves HTTPS with a ready rustls configuration.
-    pub fn tls_config(mut self, config: Arc<rustls::ServerConfig>) -> Self {
-        self.tls_config = Some(config);
-        self
-    }
-
-    /// Every HTTP limit and deadline (head size and time, body size and rate, idle
-    /// keep-alive, write stall). Default [`Limits::default`].
-    pub fn limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
-        self
-    }
+    tarp_core::server_settings_methods!(settings);
 
     /// The most connections served at once (one thread each). Default 256; at least 1.
     pub fn max_connections(mut self, n: usize) -> Self {
@@ -171,37 +119,10 @@ impl ServerBuilder {
         self
     }
 
-    /// What happens to connections past the cap. Default [`OverCapacity::Refuse`].
-    pub fn over_capacity(mut self, policy: OverCapacity) -> Self {
-        self.over_capacity = policy;
-        self
-    }
-
-    /// The number of async job workers. Default 10; at least 1.
-    pub fn job_workers(mut self, n: usize) -> Self {
-        self.job_workers = n.max(1);
-        self
-    }
-
-    /// How long a graceful shutdown waits for requests in flight. Default 10 s.
-    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
-        self.shutdown_grace = grace;
-        self
-    }
-
     /// Loads the TLS material, binds the socket and starts the job workers.
     pub fn build(self) -> Result<Server, ServerError> {
-        let tls = match (self.tls_config, &self.tls_files) {
-            (Some(config), _) => Some(config),
-            (None, Some((cert, key))) => Some(crate::tls::server_config(cert, key)?),
-            (None, None) => None,
-        };
-        let address = listen_address(
-            self.address.as_deref(),
-            self.bind_to.as_deref(),
-            self.port,
-            tls.is_some(),
-        );
+        let tls = self.settings.tls()?;
+        let address = self.settings.listen_address(tls.is_some());
         let bind_err = |source| ServerError::Bind {
             addr: address.clone(),
             source,
@@ -210,7 +131,7 @@ impl ServerBuilder {
         let listener = TcpListener::bind(&addrs[..]).map_err(bind_err)?;
         let local_addr = listener.local_addr().map_err(bind_err)?;
         let service = Arc::clone(&self.service);
-        let jobs = JobPool::new(self.job_workers, "tarp-job", move |job: Job| {
+        let jobs = JobPool::new(self.settings.job_workers, "tarp-job", move |job: Job| {
             let done = job.run();
             if let Some(error) = done.error() {
                 log::warn!("async job {} failed: {error}", done.id());
@@ -221,11 +142,11 @@ impl ServerBuilder {
         let shared = Arc::new(Shared {
             service: self.service,
             tls,
-            limits: self.limits,
+            limits: self.settings.limits,
             max_connections: self.max_connections,
-            over_capacity: self.over_capacity,
-            grace: self.shutdown_grace,
-            job_workers: self.job_workers,
+            over_capacity: self.settings.over_capacity,
+            grace: self.settings.shutdown_grace,
+            job_workers: self.settings.job_workers,
             jobs,
             stop: AtomicBool::new(false),
             conns: Mutex::new(Conns::default()),
@@ -312,16 +233,8 @@ impl Server {
     pub fn builder(service: Arc<Service>) -> ServerBuilder {
         ServerBuilder {
             service,
-            address: None,
-            bind_to: None,
-            port: None,
-            tls_files: None,
-            tls_config: None,
-            limits: Limits::default(),
+            settings: ServerSettings::default(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
-            over_capacity: OverCapacity::default(),
-            job_workers: DEFAULT_JOB_WORKERS,
-            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         }
     }
 

@@ -2,8 +2,161 @@
 //! address to listen on, what to do past the connection cap, and the exact bytes of the
 //! over-capacity answer. Pure functions and data: the sockets belong to the adapters.
 
+use std::path::PathBuf;
+#[cfg(feature = "tls")]
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::http::Limits;
 use crate::service::ErrorKind;
 use crate::wire::envelope;
+
+/// Default number of async jobs running at once (the Python library's executor has 10
+/// workers).
+pub const DEFAULT_JOB_WORKERS: usize = 10;
+/// Default grace period of a graceful shutdown.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// What both server adapters are configured with, with the same meanings and defaults; their
+/// builders set it through the same methods ([`server_settings_methods!`](crate::server_settings_methods)).
+/// Settings of one adapter alone (the connection cap's default, smol's executor threads)
+/// stay in its builder.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// `"host:port"` given whole; wins over `bind_to` and `port` (see [`listen_address`]).
+    pub address: Option<String>,
+    /// The interface to bind (`None` or empty: all IPv4 interfaces).
+    pub bind_to: Option<String>,
+    /// The port (default 80, or 443 with TLS).
+    pub port: Option<u16>,
+    /// PEM certificate chain and private key, for HTTPS.
+    pub tls_files: Option<(PathBuf, PathBuf)>,
+    /// A ready rustls configuration, for HTTPS; wins over `tls_files`.
+    #[cfg(feature = "tls")]
+    pub tls_config: Option<Arc<rustls::ServerConfig>>,
+    /// Every HTTP limit and deadline.
+    pub limits: Limits,
+    /// What happens to connections past the cap.
+    pub over_capacity: OverCapacity,
+    /// Async jobs running at once (at least 1).
+    pub job_workers: usize,
+    /// How long a graceful shutdown waits for requests in flight.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerSettings {
+    fn default() -> ServerSettings {
+        ServerSettings {
+            address: None,
+            bind_to: None,
+            port: None,
+            tls_files: None,
+            #[cfg(feature = "tls")]
+            tls_config: None,
+            limits: Limits::default(),
+            over_capacity: OverCapacity::default(),
+            job_workers: DEFAULT_JOB_WORKERS,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+        }
+    }
+}
+
+impl ServerSettings {
+    /// The TLS configuration to serve with, if any: the ready one, else one loaded from the
+    /// PEM files (reading them is this crate's only file I/O).
+    #[cfg(feature = "tls")]
+    pub fn tls(&self) -> Result<Option<Arc<rustls::ServerConfig>>, crate::tls::TlsError> {
+        match (&self.tls_config, &self.tls_files) {
+            (Some(config), _) => Ok(Some(Arc::clone(config))),
+            (None, Some((cert, key))) => crate::tls::server_config(cert, key).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The `host:port` to bind, HTTPS or not (see [`listen_address`]).
+    pub fn listen_address(&self, tls: bool) -> String {
+        listen_address(
+            self.address.as_deref(),
+            self.bind_to.as_deref(),
+            self.port,
+            tls,
+        )
+    }
+}
+
+/// The builder methods of the [`ServerSettings`] both adapters share, for a builder whose
+/// settings are in the field named by the argument. Expanded in each adapter's
+/// `ServerBuilder`, so the two cannot drift apart.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! server_settings_methods {
+    ($settings:ident) => {
+        /// The port to listen on. Default, as the Python `runServer`: 80, or 443 with TLS.
+        /// Port 0 picks a free port (see [`Server::local_addr`]).
+        pub fn port(mut self, port: u16) -> Self {
+            self.$settings.port = Some(port);
+            self
+        }
+
+        /// The interface address to bind, as the Python `runServer(bindTo=)`: an IP address,
+        /// or `""` for all interfaces (the default).
+        pub fn bind_to(mut self, address: &str) -> Self {
+            self.$settings.bind_to = Some(address.to_owned());
+            self
+        }
+
+        /// Address and port in one (`"127.0.0.1:8080"`, `"[::1]:0"`, `"localhost:8080"`);
+        /// overrides [`port`](Self::port) and [`bind_to`](Self::bind_to).
+        pub fn address(mut self, address: &str) -> Self {
+            self.$settings.address = Some(address.to_owned());
+            self
+        }
+
+        /// Serves HTTPS with this PEM certificate chain and PEM private key (they may be the
+        /// same file), as the Python `runServer(secure=True, certfile=, keyfile=)`.
+        pub fn tls(
+            mut self,
+            cert_file: impl Into<std::path::PathBuf>,
+            key_file: impl Into<std::path::PathBuf>,
+        ) -> Self {
+            self.$settings.tls_files = Some((cert_file.into(), key_file.into()));
+            self
+        }
+
+        /// Serves HTTPS with a ready rustls configuration.
+        pub fn tls_config(mut self, config: std::sync::Arc<rustls::ServerConfig>) -> Self {
+            self.$settings.tls_config = Some(config);
+            self
+        }
+
+        /// Every HTTP limit and deadline (head size and time, body size and rate, idle
+        /// keep-alive, write stall). Default [`Limits::default`]. The TLS handshake counts
+        /// against `header_timeout`.
+        pub fn limits(mut self, limits: $crate::http::Limits) -> Self {
+            self.$settings.limits = limits;
+            self
+        }
+
+        /// What happens to connections past the cap. Default [`OverCapacity::Refuse`].
+        pub fn over_capacity(mut self, policy: $crate::listen::OverCapacity) -> Self {
+            self.$settings.over_capacity = policy;
+            self
+        }
+
+        /// The most async jobs running at once. Default 10; at least 1.
+        pub fn job_workers(mut self, n: usize) -> Self {
+            self.$settings.job_workers = n.max(1);
+            self
+        }
+
+        /// How long a graceful shutdown waits for requests in flight and running jobs.
+        /// Default 10 s.
+        pub fn shutdown_grace(mut self, grace: std::time::Duration) -> Self {
+            self.$settings.shutdown_grace = grace;
+            self
+        }
+    };
+}
 
 /// What a server does with connections past its connection cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

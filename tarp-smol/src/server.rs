@@ -55,7 +55,6 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, ToSocketAddrs};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
@@ -66,8 +65,8 @@ use smol::future::FutureExt as _;
 use smol::lock::Semaphore;
 use smol::{Async, Executor, Timer};
 use tarp_core::http::{Limits, ServerConn};
-use tarp_core::listen::listen_address;
-pub use tarp_core::listen::OverCapacity;
+use tarp_core::listen::ServerSettings;
+pub use tarp_core::listen::{OverCapacity, DEFAULT_JOB_WORKERS, DEFAULT_SHUTDOWN_GRACE};
 use tarp_core::service::{Dispatch, Job, Service};
 
 use crate::conn;
@@ -76,10 +75,6 @@ use crate::tls::TlsError;
 /// Default cap on simultaneous connections: 10,000 idle keep-alive clients and more, each
 /// costing a few KiB (the process's open-file limit must allow as many).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
-/// Default number of async jobs running at once (the Python library's executor has 10).
-pub const DEFAULT_JOB_WORKERS: usize = 10;
-/// Default grace period of a graceful shutdown.
-pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Connections past the cap being refused at once; beyond, they are just closed.
 const REFUSING_MAX: usize = 64;
 
@@ -108,77 +103,17 @@ pub enum ServerError {
 #[derive(Debug, Clone)]
 pub struct ServerBuilder {
     service: Arc<Service>,
-    address: Option<String>,
-    bind_to: Option<String>,
-    port: Option<u16>,
-    tls_files: Option<(PathBuf, PathBuf)>,
-    tls_config: Option<Arc<rustls::ServerConfig>>,
-    limits: Limits,
+    settings: ServerSettings,
     max_connections: usize,
-    over_capacity: OverCapacity,
-    job_workers: usize,
     threads: usize,
-    shutdown_grace: Duration,
 }
 
 impl ServerBuilder {
-    /// The port to listen on. Default, as the Python `runServer`: 80, or 443 with TLS.
-    /// Port 0 picks a free port (see [`Server::local_addr`]).
-    pub fn port(mut self, port: u16) -> Self {
-        self.port = Some(port);
-        self
-    }
-
-    /// The interface address to bind, as the Python `runServer(bindTo=)`: an IP address, or
-    /// `""` for all interfaces (the default).
-    pub fn bind_to(mut self, address: &str) -> Self {
-        self.bind_to = Some(address.to_owned());
-        self
-    }
-
-    /// Address and port in one (`"127.0.0.1:8080"`, `"[::1]:0"`, `"localhost:8080"`);
-    /// overrides [`port`](ServerBuilder::port) and [`bind_to`](ServerBuilder::bind_to).
-    pub fn address(mut self, address: &str) -> Self {
-        self.address = Some(address.to_owned());
-        self
-    }
-
-    /// Serves HTTPS with this PEM certificate chain and PEM private key (they may be the
-    /// same file), as the Python `runServer(secure=True, certfile=, keyfile=)`.
-    pub fn tls(mut self, cert_file: impl Into<PathBuf>, key_file: impl Into<PathBuf>) -> Self {
-        self.tls_files = Some((cert_file.into(), key_file.into()));
-        self
-    }
-
-    /// Serves HTTPS with a ready rustls configuration.
-    pub fn tls_config(mut self, config: Arc<rustls::ServerConfig>) -> Self {
-        self.tls_config = Some(config);
-        self
-    }
-
-    /// Every HTTP limit and deadline (head size and time, body size and rate, idle
-    /// keep-alive, write stall). Default [`Limits::default`]. The TLS handshake must also
-    /// finish within `header_timeout`.
-    pub fn limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
-        self
-    }
+    tarp_core::server_settings_methods!(settings);
 
     /// The most connections served at once. Default [`DEFAULT_MAX_CONNECTIONS`]; at least 1.
     pub fn max_connections(mut self, n: usize) -> Self {
         self.max_connections = n.max(1);
-        self
-    }
-
-    /// What happens to connections past the cap. Default [`OverCapacity::Refuse`].
-    pub fn over_capacity(mut self, policy: OverCapacity) -> Self {
-        self.over_capacity = policy;
-        self
-    }
-
-    /// The most async jobs running at once. Default 10; at least 1.
-    pub fn job_workers(mut self, n: usize) -> Self {
-        self.job_workers = n.max(1);
         self
     }
 
@@ -189,26 +124,10 @@ impl ServerBuilder {
         self
     }
 
-    /// How long a graceful shutdown waits for requests in flight and running jobs.
-    /// Default 10 s.
-    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
-        self.shutdown_grace = grace;
-        self
-    }
-
     /// Loads the TLS material and binds the socket.
     pub fn build(self) -> Result<Server, ServerError> {
-        let tls = match (self.tls_config, &self.tls_files) {
-            (Some(config), _) => Some(config),
-            (None, Some((cert, key))) => Some(crate::tls::server_config(cert, key)?),
-            (None, None) => None,
-        };
-        let address = listen_address(
-            self.address.as_deref(),
-            self.bind_to.as_deref(),
-            self.port,
-            tls.is_some(),
-        );
+        let tls = self.settings.tls()?;
+        let address = self.settings.listen_address(tls.is_some());
         let bind_err = |source| ServerError::Bind {
             addr: address.clone(),
             source,
@@ -221,16 +140,16 @@ impl ServerBuilder {
         let executor = Arc::new(Executor::new());
         let shared = Arc::new(Shared {
             service: self.service,
-            limits: self.limits,
+            limits: self.settings.limits,
             tls: tls.map(futures_rustls::TlsAcceptor::from),
             max_connections: self.max_connections,
-            over_capacity: self.over_capacity,
-            job_workers: self.job_workers,
+            over_capacity: self.settings.over_capacity,
+            job_workers: self.settings.job_workers,
             grace_nanos: AtomicU64::new(
-                u64::try_from(self.shutdown_grace.as_nanos()).unwrap_or(u64::MAX),
+                u64::try_from(self.settings.shutdown_grace.as_nanos()).unwrap_or(u64::MAX),
             ),
             executor: Arc::downgrade(&executor),
-            job_permits: Arc::new(Semaphore::new(self.job_workers)),
+            job_permits: Arc::new(Semaphore::new(self.settings.job_workers)),
             stop: stop_rx,
             stopping: AtomicBool::new(false),
             live: AtomicUsize::new(0),
@@ -477,17 +396,9 @@ impl Server {
     pub fn builder(service: Arc<Service>) -> ServerBuilder {
         ServerBuilder {
             service,
-            address: None,
-            bind_to: None,
-            port: None,
-            tls_files: None,
-            tls_config: None,
-            limits: Limits::default(),
+            settings: ServerSettings::default(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
-            over_capacity: OverCapacity::default(),
-            job_workers: DEFAULT_JOB_WORKERS,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         }
     }
 
