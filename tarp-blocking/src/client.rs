@@ -151,7 +151,11 @@ impl ClientBuilder {
             .build();
         let agent = ureq::Agent::with_parts(
             config,
-            ureq::unversioned::transport::DefaultConnector::default(),
+            // ureq's TCP and TLS, with head and body of a small request sent in one write.
+            ureq::unversioned::transport::Connector::chain(
+                ureq::unversioned::transport::DefaultConnector::default(),
+                crate::coalesce::Coalesce,
+            ),
             LiteralResolver::default(),
         );
         let inner = Inner {

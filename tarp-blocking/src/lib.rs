@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+mod coalesce;
 mod pool;
 pub mod server;
 mod stream;
