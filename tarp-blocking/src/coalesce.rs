@@ -8,24 +8,14 @@
 //! request. This layer keeps what ureq transmits in a small buffer (16 KiB at most) and sends
 //! it when more would not fit or when ureq turns to reading the answer; nothing is reordered
 //! and nothing waits on a timer.
-//!
-//! It also answers ureq's second liveness probe of a pooled connection from the first: ureq
-//! probes a connection when it returns it to the pool and again when it takes it out (each
-//! probe three system calls on TCP: non-blocking on, a read that must fail, non-blocking
-//! off). A sequential caller does both within microseconds; a connection found open less
-//! than [`PROBE_VALID`] ago, with no traffic since, is taken as still open.
 
 use std::fmt;
-use std::time::{Duration, Instant};
 
 use ureq::unversioned::transport::{Buffers, ConnectionDetails, Connector, NextTimeout, Transport};
 use ureq::Error;
 
 /// Requests and bodies up to this size are sent in one write.
 const HOLD_MAX: usize = 16 * 1024;
-
-/// How long a liveness probe's "open" answer stands for a connection without traffic.
-const PROBE_VALID: Duration = Duration::from_millis(1);
 
 /// The connector: wraps whatever transport the chain before it made.
 #[derive(Debug, Default)]
@@ -42,7 +32,6 @@ impl<In: Transport> Connector<In> for Coalesce {
         Ok(chained.map(|inner| Coalescing {
             inner,
             held: Vec::new(),
-            found_open: None,
         }))
     }
 }
@@ -52,9 +41,6 @@ pub(crate) struct Coalescing<T> {
     inner: T,
     /// Output transmitted by ureq and not yet sent.
     held: Vec<u8>,
-    /// When a liveness probe last found the connection open, if nothing was sent or
-    /// received since.
-    found_open: Option<Instant>,
 }
 
 impl<T> fmt::Debug for Coalescing<T> {
@@ -87,7 +73,6 @@ impl<T: Transport> Transport for Coalescing<T> {
     }
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), Error> {
-        self.found_open = None;
         if self.held.len() + amount <= HOLD_MAX {
             let out = self.inner.buffers().output();
             self.held.extend_from_slice(&out[..amount]);
@@ -111,28 +96,18 @@ impl<T: Transport> Transport for Coalescing<T> {
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, Error> {
-        self.found_open = None;
         self.flush(timeout)?;
         self.inner.await_input(timeout)
     }
 
     fn maybe_await_input(&mut self, timeout: NextTimeout) -> Result<bool, Error> {
-        self.found_open = None;
         self.flush(timeout)?;
         self.inner.maybe_await_input(timeout)
     }
 
     fn is_open(&mut self) -> bool {
-        let now = Instant::now();
-        if self
-            .found_open
-            .is_some_and(|at| now.saturating_duration_since(at) < PROBE_VALID)
-        {
-            return true;
-        }
-        let open = self.inner.is_open();
-        self.found_open = open.then_some(now);
-        open
+        // Held output belongs to a request still being written: the connection is in use.
+        self.inner.is_open()
     }
 
     fn is_tls(&self) -> bool {
@@ -150,8 +125,6 @@ mod tests {
     struct Recorder {
         buffers: LazyBuffers,
         writes: Vec<Vec<u8>>,
-        probes: usize,
-        open: bool,
     }
 
     impl Transport for Recorder {
@@ -167,8 +140,7 @@ mod tests {
             Ok(true)
         }
         fn is_open(&mut self) -> bool {
-            self.probes += 1;
-            self.open
+            true
         }
     }
 
@@ -177,11 +149,8 @@ mod tests {
             inner: Recorder {
                 buffers: LazyBuffers::new(1024, output),
                 writes: Vec::new(),
-                probes: 0,
-                open: true,
             },
             held: Vec::new(),
-            found_open: None,
         }
     }
 
@@ -212,26 +181,6 @@ mod tests {
         transmit(&mut t, b"GET / HTTP/1.1\r\n\r\n");
         t.maybe_await_input(NextTimeout::default()).unwrap();
         assert_eq!(t.inner.writes[1], b"GET / HTTP/1.1\r\n\r\n".to_vec());
-    }
-
-    #[test]
-    fn a_probe_stands_for_a_moment_and_until_the_next_traffic() {
-        let mut t = coalescing(1024);
-        assert!(t.is_open());
-        assert!(t.is_open());
-        assert_eq!(t.inner.probes, 1, "the second probe answered from the first");
-        transmit(&mut t, b"GET / HTTP/1.1\r\n\r\n");
-        t.await_input(NextTimeout::default()).unwrap();
-        assert!(t.is_open());
-        assert_eq!(t.inner.probes, 2, "traffic since: probed again");
-        std::thread::sleep(PROBE_VALID * 2);
-        assert!(t.is_open());
-        assert_eq!(t.inner.probes, 3, "too long ago: probed again");
-        std::thread::sleep(PROBE_VALID * 2);
-        t.inner.open = false;
-        assert!(!t.is_open(), "found closed once the answer has lapsed");
-        assert!(!t.is_open(), "a closed answer is not kept");
-        assert_eq!(t.inner.probes, 5);
     }
 
     #[test]
