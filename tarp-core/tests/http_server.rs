@@ -788,3 +788,86 @@ fn release_buffers_between_requests_and_not_under_a_read() {
     };
     assert_eq!(req.path(), "/b");
 }
+
+#[test]
+fn pooled_buffers_move_between_connections_without_their_old_bytes() {
+    use tarp_core::http::{BufferPool, Next, ServerConn};
+    let now = std::time::Instant::now();
+    let mut pool = BufferPool::new(2);
+    let mut a = ServerConn::new(Limits::default(), now);
+    let mut b = ServerConn::new(Limits::default(), now);
+    // One connection serves a long request, then releases its buffers into the pool.
+    let long = format!(
+        "GET /{} HTTP/1.1\r\nX-Pad: {}\r\n\r\n",
+        "a".repeat(300),
+        "p".repeat(2000)
+    );
+    assert_eq!(a.feed(long.as_bytes()), long.len());
+    let Next::Request(req) = a.poll(now) else {
+        panic!()
+    };
+    a.send_response(http_util::answer(&req)).unwrap();
+    while let Next::Write = a.poll(now) {
+        let n = a.transmit().len();
+        a.advance(n);
+    }
+    assert!(matches!(a.poll(now), Next::Read));
+    a.release_buffers_into(&mut pool);
+    assert_eq!(pool.spare(), 2, "the read and the write buffer");
+    // Another takes them: it reads only what it is given, never the stale bytes.
+    b.reuse_buffers_from(&mut pool);
+    assert_eq!(pool.spare(), 0);
+    let short = b"GET /b HTTP/1.1\r\n\r\n";
+    let buf = b.recv_buf();
+    buf[..short.len()].copy_from_slice(short);
+    b.recv_done(short.len());
+    let Next::Request(req) = b.poll(now) else {
+        panic!()
+    };
+    assert_eq!(req.path(), "/b");
+    assert_eq!(req.headers().count(), 0);
+    b.send_response(http_util::answer(&req)).unwrap();
+    let mut out = Vec::new();
+    while let Next::Write = b.poll(now) {
+        let chunk = b.transmit().to_vec();
+        b.advance(chunk.len());
+        out.extend_from_slice(&chunk);
+    }
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert_eq!(text.matches("HTTP/1.1").count(), 1, "{text}");
+    // A connection holding its own buffers takes none; a full pool keeps no more.
+    a.reuse_buffers_from(&mut pool);
+    b.release_buffers_into(&mut pool);
+    b.reuse_buffers_from(&mut pool);
+    assert_eq!(pool.spare(), 0);
+    let mut small = BufferPool::new(1);
+    let mut fresh: Vec<ServerConn> = (0..3)
+        .map(|_| ServerConn::new(Limits::default(), now))
+        .collect();
+    for conn in &mut fresh {
+        let _ = conn.recv_buf(); // allocates a read buffer
+        conn.recv_done(0);
+        conn.release_buffers_into(&mut small);
+    }
+    assert_eq!(small.spare(), 1, "at most one read buffer kept");
+}
+
+#[test]
+fn buffers_under_a_read_are_not_pooled() {
+    use tarp_core::http::{BufferPool, Next, ServerConn};
+    let now = std::time::Instant::now();
+    let mut pool = BufferPool::default();
+    let mut conn = ServerConn::new(Limits::default(), now);
+    let input = b"GET /a HTTP/1.1\r\n\r\n";
+    let buf = conn.recv_buf();
+    buf[..input.len()].copy_from_slice(input);
+    // Room handed out and not yet reported stays with the connection.
+    conn.release_buffers_into(&mut pool);
+    assert_eq!(pool.spare(), 0);
+    conn.recv_done(input.len());
+    let Next::Request(req) = conn.poll(now) else {
+        panic!()
+    };
+    assert_eq!(req.path(), "/a");
+}

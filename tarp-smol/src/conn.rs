@@ -1,6 +1,7 @@
 //! One connection's task: TLS handshake, then the core's connection machine driven over the
 //! socket until it closes.
 
+use std::cell::RefCell;
 use std::io::{self, Read as _};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 use smol::future::FutureExt as _;
 use smol::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use smol::{Async, Timer};
-use tarp_core::http::{Next, ServerConn};
+use tarp_core::http::{BufferPool, Next, ServerConn};
 use tarp_core::listen::busy_response;
 
 use crate::server::{ConnGuard, Shared};
@@ -27,6 +28,23 @@ const LINGER_BYTES: usize = 256 * 1024;
 const CLOSE_BUDGET: Duration = Duration::from_secs(1);
 /// Time a connection refused past the cap is given (TLS handshake and the 503 included).
 const REFUSE_BUDGET: Duration = Duration::from_secs(2);
+
+thread_local! {
+    /// The buffers idle connections released, for the connections this thread serves next:
+    /// a connection frees its buffers while it waits for a request, and a fresh zeroed read
+    /// buffer plus a regrown write buffer per request cost more than the request's HTTP work.
+    static POOL: RefCell<BufferPool> = RefCell::new(BufferPool::default());
+}
+
+/// Frees the connection's buffers into this thread's pool while it waits.
+fn release(conn: &mut ServerConn) {
+    POOL.with(|pool| conn.release_buffers_into(&mut pool.borrow_mut()));
+}
+
+/// Gives the connection buffers from this thread's pool before it reads.
+fn reuse(conn: &mut ServerConn) {
+    POOL.with(|pool| conn.reuse_buffers_from(&mut pool.borrow_mut()));
+}
 
 /// What a connection waits on besides its I/O, kept for the connection's life: one timer and
 /// one shutdown listener. A timer made per wait costs a registration with the reactor, which
@@ -261,6 +279,7 @@ async fn read_plain(
     drained: &mut bool,
 ) -> Woke<io::Result<usize>> {
     if !*drained {
+        reuse(conn);
         let buf = conn.recv_buf();
         if buf.is_empty() {
             return Woke::Done(Err(io::Error::other(
@@ -280,7 +299,7 @@ async fn read_plain(
     }
     *drained = false;
     // Free the room while waiting.
-    conn.release_buffers();
+    release(conn);
     match wait(tcp.readable(), deadline, waiter, stopping).await {
         Woke::Done(Ok(())) => Woke::Done(Err(io::ErrorKind::WouldBlock.into())),
         Woke::Done(Err(e)) => Woke::Done(Err(e)),
@@ -300,7 +319,7 @@ async fn read_tls(
     stopping: bool,
 ) -> Woke<io::Result<usize>> {
     if tls.get_ref().1.wants_read() {
-        conn.release_buffers();
+        release(conn);
         match wait(tls.get_ref().0.readable(), deadline, waiter, stopping).await {
             Woke::Done(Ok(())) => {}
             Woke::Done(Err(e)) => return Woke::Done(Err(e)),
@@ -308,6 +327,7 @@ async fn read_tls(
             Woke::Stop => return Woke::Stop,
         }
     }
+    reuse(conn);
     let buf = conn.recv_buf();
     if buf.is_empty() {
         return Woke::Done(Err(io::Error::other(

@@ -41,6 +41,30 @@ impl InBuf {
         }
     }
 
+    /// The memory of an empty buffer of the initial size, for reuse by another connection
+    /// (its stale bytes are never read: a buffer's data is only what reads filled in).
+    pub(crate) fn take_spare(&mut self) -> Option<Vec<u8>> {
+        (self.is_empty() && self.buf.len() == INITIAL).then(|| std::mem::take(&mut self.buf))
+    }
+
+    /// Whether the buffer holds no memory (new, or released).
+    pub(crate) fn has_no_memory(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Adopts `buf` (from [`take_spare`](InBuf::take_spare)) as the memory of a buffer that
+    /// holds none; hands it back when it cannot be used.
+    pub(crate) fn adopt(&mut self, buf: Vec<u8>) -> Option<Vec<u8>> {
+        if self.buf.is_empty() && buf.len() == INITIAL {
+            self.buf = buf;
+            self.start = 0;
+            self.end = 0;
+            None
+        } else {
+            Some(buf)
+        }
+    }
+
     /// Drops everything buffered and the memory behind it.
     pub(crate) fn clear(&mut self) {
         *self = InBuf::new(self.max);

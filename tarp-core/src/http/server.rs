@@ -9,7 +9,7 @@ use super::message::Version;
 use super::scan::{leading_empty_lines, HeadScanner};
 use super::timer::{Phase, Timers};
 use super::write::{error_response, write_response, Framing, OutBuf};
-use super::{HttpError, Limits, Request, Response};
+use super::{BufferPool, HttpError, Limits, Request, Response};
 
 /// Chunk data shorter than this is read into the connection buffer with what follows it,
 /// rather than straight into the body (fewer, larger reads).
@@ -391,6 +391,39 @@ impl ServerConn {
         }
         if self.out.is_empty() {
             self.out.clear();
+        }
+    }
+
+    /// [`release_buffers`](ServerConn::release_buffers), keeping the memory in `pool` for
+    /// the next connection with bytes to read (see [`BufferPool`]).
+    pub fn release_buffers_into(&mut self, pool: &mut BufferPool) {
+        if !self.recv_outstanding {
+            if let Some(buf) = self.inbuf.take_spare() {
+                pool.put_read(buf);
+            }
+        }
+        if let Some(buf) = self.out.take_spare() {
+            pool.put_write(buf);
+        }
+        self.release_buffers();
+    }
+
+    /// Takes buffers from `pool` for those this connection released, before the next
+    /// [`recv_buf`](ServerConn::recv_buf); harmless when it holds its own.
+    pub fn reuse_buffers_from(&mut self, pool: &mut BufferPool) {
+        if !self.recv_outstanding && self.inbuf.has_no_memory() {
+            if let Some(buf) = pool.take_read() {
+                if let Some(buf) = self.inbuf.adopt(buf) {
+                    pool.put_read(buf);
+                }
+            }
+        }
+        if self.out.has_no_memory() {
+            if let Some(buf) = pool.take_write() {
+                if let Some(buf) = self.out.adopt(buf) {
+                    pool.put_write(buf);
+                }
+            }
         }
     }
 

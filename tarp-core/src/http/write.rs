@@ -51,6 +51,42 @@ impl OutBuf {
         }
     }
 
+    /// The memory of the head buffer while nothing is pending, for reuse by another
+    /// connection; `None` when there is none or it grew large.
+    pub(crate) fn take_spare(&mut self) -> Option<Vec<u8>> {
+        let cap = self.head.capacity();
+        if !self.is_empty() || cap == 0 || cap > 4 * COPY_BODY_MAX {
+            return None;
+        }
+        self.head_pos = 0;
+        let mut head = std::mem::take(&mut self.head);
+        head.clear();
+        Some(head)
+    }
+
+    /// Whether nothing is pending and the head buffer holds no memory.
+    pub(crate) fn has_no_memory(&self) -> bool {
+        self.head.capacity() == 0 && self.is_empty()
+    }
+
+    /// Adopts `head` (from [`take_spare`](OutBuf::take_spare)) as the head buffer when
+    /// this one holds no memory; hands it back otherwise.
+    pub(crate) fn adopt(&mut self, mut head: Vec<u8>) -> Option<Vec<u8>> {
+        if self.head.capacity() == 0 && self.is_empty() {
+            head.clear();
+            self.head = head;
+            self.head_pos = 0;
+            None
+        } else {
+            Some(head)
+        }
+    }
+
+    /// Makes room for `n` more bytes, so a response's head is not regrown piece by piece.
+    fn reserve(&mut self, n: usize) {
+        self.head.reserve(n);
+    }
+
     /// Drops all pending output.
     pub(crate) fn clear(&mut self) {
         *self = OutBuf::default();
@@ -158,6 +194,18 @@ fn reserved(name: &str, has_content_type: bool) -> bool {
 /// Queues `resp` (status already checked to be 200..=999).
 pub(crate) fn write_response(out: &mut OutBuf, resp: Response, framing: Framing) {
     let status = resp.status;
+    // The status line and our own fields take under 100 bytes; a small body is copied in.
+    let fields: usize = resp
+        .headers
+        .iter()
+        .map(|(n, v)| n.len() + v.len() + 4)
+        .sum();
+    let body = if resp.body.len() <= COPY_BODY_MAX {
+        resp.body.len()
+    } else {
+        0
+    };
+    out.reserve(128 + resp.content_type.as_deref().map_or(0, str::len) + fields + body);
     out.push(b"HTTP/1.1 ");
     push_decimal(out, status as u64);
     out.push(b" ");
