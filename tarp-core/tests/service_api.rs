@@ -310,3 +310,74 @@ fn registration_mistakes_panic_with_a_clear_message() {
     });
     assert!(m.starts_with("an endpoint name must not be empty"), "{m}");
 }
+
+/// A typed result, as a handler returning a struct builds it.
+#[derive(Serialize)]
+struct Typed {
+    x: i64,
+    y: Vec<f64>,
+    text: String,
+    flags: std::collections::BTreeMap<String, Option<bool>>,
+    nested: Vec<(u8, char)>,
+}
+
+fn same_answer<T: Serialize>(value: &T, mimetype: Option<&str>) {
+    let direct = Reply::serialize(value).unwrap().into_response(mimetype);
+    let tree = Reply::json(serde_json::to_value(value).unwrap()).into_response(mimetype);
+    assert_eq!(direct.status, tree.status);
+    assert_eq!(direct.content_type, tree.content_type);
+    assert_eq!(
+        String::from_utf8_lossy(&direct.body),
+        String::from_utf8_lossy(&tree.body)
+    );
+}
+
+#[test]
+fn serialized_replies_answer_the_same_bytes_as_json_values() {
+    let typed = Typed {
+        x: -7,
+        y: vec![0.5, 1.0, -2.25e-7, 1e300],
+        text: "tab\t quote\" backslash\\ é 😀 \u{1}".into(),
+        flags: [("a".to_owned(), Some(true)), ("b\"".to_owned(), None)].into(),
+        nested: vec![(1, 'x'), (255, '\u{2028}')],
+    };
+    for mimetype in [
+        None,
+        Some("application/json"),
+        Some("text/x-\"quoted\"\\"),
+        Some("é"),
+    ] {
+        same_answer(&typed, mimetype);
+        same_answer(&json!({"x": 1, "y": [1, 2, 3]}), mimetype);
+        same_answer(&"just a string", mimetype);
+        same_answer(&Option::<u8>::None, mimetype);
+    }
+    let text = Reply::serialize(&json!({"x": 1, "y": [1, 2, 3]})).unwrap();
+    let Reply::Serialized(json) = text else {
+        panic!("not written at once: {text:?}")
+    };
+    assert_eq!(json.as_str(), r#"{"x": 1, "y": [1, 2, 3]}"#);
+}
+
+#[test]
+fn unserializable_replies_are_an_error_naming_the_problem() {
+    let keys: HashMap<(u8, u8), u8> = [((1, 2), 3)].into();
+    let err = Reply::serialize(&keys).unwrap_err();
+    assert!(
+        err.to_string().contains("not representable as JSON"),
+        "{err}"
+    );
+}
+
+proptest::proptest! {
+    #[test]
+    fn serialized_replies_match_json_values_for_any_text_and_numbers(
+        text in ".*",
+        key in ".*",
+        n in proptest::num::i64::ANY,
+        f in proptest::num::f64::NORMAL | proptest::num::f64::ZERO | proptest::num::f64::SUBNORMAL,
+    ) {
+        let value = json!({ key: [text, n, f] });
+        same_answer(&value, Some("application/json"));
+    }
+}

@@ -41,7 +41,7 @@ pub use handler::RpcHandler;
 pub use registry::{
     AsyncRpcBuilder, GetBuilder, PostBuilder, RpcBuilder, Service, DEFAULT_SUGGESTED_WAIT,
 };
-pub use reply::Reply;
+pub use reply::{Reply, SerializedJson};
 
 pub use crate::wire::envelope::ErrorKind;
 pub use crate::wire::query::{Query, QueryLimits, QueryValue};

@@ -10,6 +10,7 @@ use crate::wire::envelope::{self, ErrorKind};
 /// | variant | envelope `mimetype` | envelope `result` |
 /// |---|---|---|
 /// | [`Reply::Json`] | the endpoint's result MIME type, else `application/json` | the value |
+/// | [`Reply::Serialized`] | the same as [`Reply::Json`] | the value |
 /// | [`Reply::Text`] | the endpoint's result MIME type, else `text/plain` | the string |
 /// | [`Reply::Bytes`] | the endpoint's result MIME type, else `application/octet-stream` | base64 of the bytes |
 /// | [`Reply::None`] | `null` | `null` |
@@ -21,6 +22,8 @@ use crate::wire::envelope::{self, ErrorKind};
 pub enum Reply {
     /// A JSON value (usually a map or a list).
     Json(serde_json::Value),
+    /// A value already written as JSON text by [`Reply::serialize`].
+    Serialized(SerializedJson),
     /// Text.
     Text(String),
     /// Binary data, base64-encoded in the envelope.
@@ -42,13 +45,17 @@ impl Reply {
         Reply::Json(value.into())
     }
 
-    /// A JSON reply from any serializable value.
+    /// A JSON reply from any serializable value, written as JSON text at once (no
+    /// [`serde_json::Value`] tree in between): the envelope is the same as for
+    /// [`Reply::json`] of the same value.
     pub fn serialize<T: serde::Serialize + ?Sized>(
         value: &T,
     ) -> Result<Reply, crate::service::Error> {
-        serde_json::to_value(value).map(Reply::Json).map_err(|e| {
-            crate::service::Error::failed(format!("result is not representable as JSON: {e}"))
-        })
+        envelope::to_python_json(value)
+            .map(|text| Reply::Serialized(SerializedJson(text)))
+            .map_err(|e| {
+                crate::service::Error::failed(format!("result is not representable as JSON: {e}"))
+            })
     }
 
     /// A text reply.
@@ -74,6 +81,9 @@ impl Reply {
         let mime = |default: &'static str| Some(registered_mimetype.unwrap_or(default));
         match self {
             Reply::Json(v) => envelope::success(mime("application/json"), &v),
+            Reply::Serialized(text) => {
+                envelope::success_json_text(mime("application/json"), &text.0)
+            }
             Reply::Text(t) => envelope::success(mime("text/plain"), &t),
             Reply::Bytes(b) => envelope::success_base64(mime("application/octet-stream"), &b),
             Reply::None => envelope::success(None, &serde_json::Value::Null),
@@ -93,6 +103,18 @@ impl Reply {
                 Response::new(200, Some(Cow::Owned(mime)), bytes)
             }
         }
+    }
+}
+
+/// JSON text made by [`Reply::serialize`]: one JSON value, as the envelope writes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SerializedJson(Vec<u8>);
+
+impl SerializedJson {
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        // Written by serde_json, which writes UTF-8 only.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 

@@ -177,6 +177,32 @@ pub fn success_base64(mimetype: Option<&str>, bytes: &[u8]) -> Response {
     json_response(200, body)
 }
 
+/// [`success`] with a result already written as JSON text by [`to_python_json`]: the same
+/// bytes, with the text placed in the envelope as it is. `json` must be one JSON value in
+/// the format [`to_python_json`] writes; [`crate::service::Reply::serialize`] makes it.
+pub fn success_json_text(mimetype: Option<&str>, json: &[u8]) -> Response {
+    let plain = |m: &str| {
+        m.bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    };
+    let mut body = Vec::with_capacity(48 + mimetype.map_or(4, str::len) + json.len());
+    body.extend_from_slice(br#"{"status": "success", "mimetype": "#);
+    match mimetype {
+        Some(m) if plain(m) => {
+            body.push(b'"');
+            body.extend_from_slice(m.as_bytes());
+            body.push(b'"');
+        }
+        // Escaping a string cannot fail.
+        Some(m) => body.extend_from_slice(&to_python_json(m).unwrap_or_default()),
+        None => body.extend_from_slice(b"null"),
+    }
+    body.extend_from_slice(br#", "result": "#);
+    body.extend_from_slice(json);
+    body.push(b'}');
+    json_response(200, body)
+}
+
 /// An error response: the kind's status, an error envelope, and `Retry-After` for
 /// [`ErrorKind::OperationInProgress`].
 pub fn error(kind: ErrorKind, message: &str) -> Response {
