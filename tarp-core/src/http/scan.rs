@@ -71,10 +71,15 @@ impl HeadScanner {
                 _ => {
                     self.line_len += 1;
                     // Skip the rest of a plain run eight bytes at a time: CR, LF, NUL and
-                    // every other control byte are below 0x20.
+                    // every other control byte are below 0x20. In the word that holds one,
+                    // the bytes before the first are plain too: skip them as well.
                     while let Some(chunk) = bytes.get(pos..pos + 8) {
                         let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-                        if has_control(word) {
+                        let controls = control_bytes(word);
+                        if controls != 0 {
+                            let plain = (controls.trailing_zeros() / 8) as usize;
+                            pos += plain;
+                            self.line_len += plain;
                             break;
                         }
                         pos += 8;
@@ -101,12 +106,14 @@ impl HeadScanner {
     }
 }
 
-/// Whether any byte of `word` is below 0x20 (exact when none is: the classic "has less
-/// than" bit trick, whose only false positives sit above a true one).
-fn has_control(word: u64) -> bool {
+/// The high bit of each byte of `word` (little-endian) below 0x20, by the classic "has
+/// less than" bit trick: zero exactly when no byte is, and its lowest set bit always marks
+/// the first such byte (a borrow only carries upwards, so the only false positives sit
+/// above a true one).
+fn control_bytes(word: u64) -> u64 {
     const ONES: u64 = u64::from_le_bytes([0x01; 8]);
     const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
-    word.wrapping_sub(ONES * 0x20) & !word & HIGH != 0
+    word.wrapping_sub(ONES * 0x20) & !word & HIGH
 }
 
 /// Number of leading empty lines (`\r\n`) to skip before a head (RFC 9112 section 2.2: a
@@ -183,16 +190,25 @@ mod tests {
     }
 
     #[test]
-    fn control_detection() {
-        assert!(!has_control(u64::from_le_bytes(*b"abcdefgh")));
-        assert!(!has_control(u64::from_le_bytes(*b"\xff \x7f~!abc")));
-        for i in 0..8 {
-            for c in [0u8, b'\r', b'\n', b'\t', 0x1f] {
-                let mut w = *b"abcdefgh";
-                w[i] = c;
-                assert!(has_control(u64::from_le_bytes(w)), "{w:?}");
+    fn control_detection_finds_exactly_the_first_control_byte() {
+        // Every word over bytes at the edges of the range: below 0x20 or not, with borrows.
+        let values = [0x00u8, 0x1f, 0x20, 0x21, 0x80];
+        for n in 0..values.len().pow(8) {
+            let mut w = [0u8; 8];
+            let mut k = n;
+            for b in &mut w {
+                *b = values[k % values.len()];
+                k /= values.len();
+            }
+            let mask = control_bytes(u64::from_le_bytes(w));
+            match w.iter().position(|&b| b < 0x20) {
+                None => assert_eq!(mask, 0, "{w:?}"),
+                Some(first) => {
+                    assert_eq!((mask.trailing_zeros() / 8) as usize, first, "{w:?}")
+                }
             }
         }
+        assert_eq!(control_bytes(u64::from_le_bytes(*b"\xff \x7f~!abc")), 0);
     }
 
     #[test]

@@ -185,7 +185,8 @@ pub fn success_json_text(mimetype: Option<&str>, json: &[u8]) -> Response {
         m.bytes()
             .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
     };
-    let mut body = Vec::with_capacity(48 + mimetype.map_or(4, str::len) + json.len());
+    // 49 bytes of fixed text, the quoted MIME type (or `null`) and the result.
+    let mut body = Vec::with_capacity(51 + mimetype.map_or(4, str::len) + json.len());
     body.extend_from_slice(br#"{"status": "success", "mimetype": "#);
     match mimetype {
         Some(m) if plain(m) => {
