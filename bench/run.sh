@@ -21,7 +21,8 @@
 #   SCENARIOS ["1 2 1m 3 4 5 6"]
 #       1   sync RPC add(1, 2), the Python client's exact bytes, keep-alive, CONNS connections
 #       2   small JSON GET /small, same load
-#       1m  1 MiB bytes GET /bytes1m, same load (limit is skipped: it only answers canned bytes)
+#       1m  1 MiB bytes GET /bytes1m, same load (the limit-* servers are skipped: they only
+#           answer canned bytes)
 #       3   async RPC round trip (start, probe, get): ASYNC_CLIENT against ASYNC_SERVERS
 #       4   large payload: a LARGE_MB float64 array as an RPC argument to `echo` and back,
 #           end to end through our client and server, against one base64 decode + copy of
@@ -36,6 +37,10 @@
 #                     A server whose program is not built is skipped with a note. Defaults:
 #                       peer-hyper    bench/peers/target/release/peer-hyper --port {port}
 #                       limit         bench/peers/target/release/limit --port {port}
+#                       limit-threads bench/peers/target/release/limit-threads --port {port}
+#                       limit-smol    bench/peers/target/release/limit-smol --port {port}
+#                     (the last two: limit's canned answer on the architectures of our two
+#                     servers, a thread per connection and smol: the ceiling of each)
 #                       tarp-blocking $OUR_TARGET/release/examples/bench_server --runtime blocking --port {port}
 #                       tarp-smol     $OUR_TARGET/release/examples/bench_server --runtime smol --port {port}
 #                     (OUR_TARGET = $CARGO_TARGET_DIR or target). A server must bind 127.0.0.1
@@ -85,6 +90,8 @@ PEERS=bench/peers/target/release
 OUR_EXAMPLES=${OUR_EXAMPLES:-"bench_server bench_client bench_async bench_large"}
 SERVERS=${SERVERS:-"peer-hyper=$PEERS/peer-hyper --port {port};
   limit=$PEERS/limit --port {port};
+  limit-threads=$PEERS/limit-threads --port {port};
+  limit-smol=$PEERS/limit-smol --port {port};
   tarp-blocking=$OUR_TARGET/release/examples/bench_server --runtime blocking --port {port};
   tarp-smol=$OUR_TARGET/release/examples/bench_server --runtime smol --port {port}"}
 LAT_CLIENTS=${LAT_CLIENTS:-"raw=$PEERS/latency-client --port {port} --n {n};
@@ -439,7 +446,7 @@ for s in $SCENARIOS; do
   case $s in
     1) wrk_scenario 1 "sync RPC add(1, 2), keep-alive, $CONNS connections" /add add ;;
     2) wrk_scenario 2 "small JSON GET, keep-alive, $CONNS connections" /small get ;;
-    1m) wrk_scenario 1m "1 MiB bytes GET, keep-alive, $CONNS connections" /bytes1m get limit ;;
+    1m) wrk_scenario 1m "1 MiB bytes GET, keep-alive, $CONNS connections" /bytes1m get "limit limit-threads limit-smol" ;;
     3) async_scenario ;;
     4) large_scenario ;;
     5) latency_scenario ;;

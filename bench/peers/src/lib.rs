@@ -121,6 +121,47 @@ pub fn content_length(head: &[u8]) -> Option<usize> {
     std::str::from_utf8(&rest[..end]).ok()?.trim().parse().ok()
 }
 
+/// The request framing of the canned servers (`limit`'s logic, shared by `limit-threads` and
+/// `limit-smol`): how many complete requests the buffered bytes hold, skipping their bodies.
+#[derive(Debug, Default)]
+pub struct Canned {
+    /// Body bytes of the last request still to be skipped.
+    skip: usize,
+}
+
+impl Canned {
+    /// Consumes the complete requests at the start of `buf`: returns the bytes consumed and
+    /// how many requests ended in them (each gets one canned answer). A request whose body
+    /// is not all there yet is consumed as far as it goes and counted once it ends.
+    pub fn answers(&mut self, buf: &[u8]) -> Result<(usize, usize), &'static str> {
+        let mut pos = 0usize;
+        let mut answers = 0usize;
+        loop {
+            if self.skip > 0 {
+                let take = self.skip.min(buf.len() - pos);
+                self.skip -= take;
+                pos += take;
+                if self.skip > 0 {
+                    break;
+                }
+                answers += 1;
+                continue;
+            }
+            let Some(end) = head_end(&buf[pos..]) else {
+                break;
+            };
+            let len = content_length(&buf[pos..pos + end]).ok_or("bad Content-Length")?;
+            pos += end;
+            if len == 0 {
+                answers += 1;
+            } else {
+                self.skip = len;
+            }
+        }
+        Ok((pos, answers))
+    }
+}
+
 /// Sorted-sample percentile (nearest rank): `p` in 0..=100. `None` on an empty sample.
 pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
     if sorted.is_empty() {
@@ -133,6 +174,20 @@ pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn canned_counts_pipelined_requests_and_skips_split_bodies() {
+        let mut canned = Canned::default();
+        let two = b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\nGET /c";
+        assert_eq!(canned.answers(two), Ok((38, 2)));
+        let post = b"POST /x HTTP/1.1\r\nContent-Length: 5\r\n\r\nab";
+        assert_eq!(canned.answers(post), Ok((post.len(), 0)));
+        assert_eq!(canned.answers(b"cdeGET"), Ok((3, 1)));
+        assert_eq!(
+            canned.answers(b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n"),
+            Err("bad Content-Length")
+        );
+    }
 
     #[test]
     fn add_request_is_the_python_clients_bytes() {
