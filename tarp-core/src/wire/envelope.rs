@@ -300,7 +300,8 @@ pub(crate) fn wrap_base64_in_place(
     body.resize(total, 0);
     // The tail lies past the bytes: the text starts at `head` and is longer than they are.
     body[head.len() + text_len..].copy_from_slice(tail);
-    let mut chunk = [0u8; STEP];
+    // Room for one step, no more than the bytes need (see `decode_in_place`).
+    let mut chunk = vec![0u8; STEP.min(n)];
     for first in (0..n).step_by(STEP).rev() {
         let len = STEP.min(n - first);
         chunk[..len].copy_from_slice(&body[first..first + len]);
@@ -421,7 +422,9 @@ pub(crate) fn decode_in_place<E: base64::Engine>(
         return Err(body);
     }
     let prefix = body[..start].to_vec();
-    let mut chunk = [0u8; STEP];
+    // Room for one step, zeroed once: no more than the text needs (a small call's text is
+    // tens of bytes; zeroing a whole step for it cost more than decoding it).
+    let mut chunk = vec![0u8; STEP.min(end - start)];
     let mut out = 0;
     let mut read = start;
     while read < end {
