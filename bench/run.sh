@@ -255,7 +255,7 @@ wrk_scenario() {
   declare -A MED
   for i in "${!UP_NAMES[@]}"; do
     n=${UP_NAMES[$i]}
-    MED[$n]=$(cat "$OUT"/wrk-"$tag"-"$n"-*.txt | awk '/^Requests\/sec:/ {print $2}' | median)
+    MED[$n]=$(cat "$OUT"/wrk-"$tag"-"$n"-[0-9]*.txt | awk '/^Requests\/sec:/ {print $2}' | median)
   done
   base_hyper=${MED[peer-hyper]:-}
   base_limit=${MED[limit]:-}
@@ -270,11 +270,11 @@ wrk_scenario() {
     n=${UP_NAMES[$i]}
     med=${MED[$n]}
     # Any non-2xx answer or socket error makes a run suspect: show it beside the figure.
-    errs=$(cat "$OUT"/wrk-"$tag"-"$n"-*.txt | awk '
+    errs=$(cat "$OUT"/wrk-"$tag"-"$n"-[0-9]*.txt | awk '
       /Non-2xx or 3xx responses:/ {bad += $NF}
       /Socket errors:/ {gsub(",", ""); sock += $4 + $6 + $8 + $10}
       END {s = ""; if (bad) s = bad " non-2xx"; if (sock) s = s (s ? ", " : "") sock " socket"; print s}')
-    say "| $n | $(fmt0 "$med") | $(cat "$OUT"/wrk-"$tag"-"$n"-*.txt | awk '/^Requests\/sec:/ {printf "%.0f\n", $2}' | minmax) | $(ratio "$med" "$base_hyper") | $(ratio "$med" "$base_limit") | ${errs:-} |"
+    say "| $n | $(fmt0 "$med") | $(cat "$OUT"/wrk-"$tag"-"$n"-[0-9]*.txt | awk '/^Requests\/sec:/ {printf "%.0f\n", $2}' | minmax) | $(ratio "$med" "$base_hyper") | $(ratio "$med" "$base_limit") | ${errs:-} |"
   done
 }
 
@@ -298,7 +298,7 @@ async_scenario() {
   say "|---|---:|---:|"
   local n vals
   for n in "${UP_NAMES[@]}"; do
-    vals=$(cat "$OUT"/async-"$n"-*.txt | sed -n 's/.*calls_per_s=\([0-9.]*\).*/\1/p')
+    vals=$(cat "$OUT"/async-"$n"-[0-9]*.txt | sed -n 's/.*calls_per_s=\([0-9.]*\).*/\1/p')
     say "| $n | $(fmt0 "$(median <<<"$vals")") | $(minmax <<<"$vals") |"
   done
 }
@@ -352,7 +352,7 @@ latency_scenario() {
   for j in "${pairs[@]}"; do
     for i in "${!UP_NAMES[@]}"; do
       if [[ ${LAT_NAMES[$j]} == tarp-* && ${UP_NAMES[$i]} != tarp-* ]]; then continue; fi
-      files=("$OUT"/lat-"${LAT_NAMES[$j]}"-"${UP_NAMES[$i]}"-*.txt)
+      files=("$OUT"/lat-"${LAT_NAMES[$j]}"-"${UP_NAMES[$i]}"-[0-9]*.txt)
       p50=$(for f in "${files[@]}"; do pick p50_us "$f"; done | median)
       p99=$(for f in "${files[@]}"; do pick p99_us "$f"; done | median)
       say "| ${LAT_NAMES[$j]} → ${UP_NAMES[$i]} | $(cell "$p50") | $(for f in "${files[@]}"; do pick p50_us "$f"; done | minmax) | $(cell "$p99") | $(ratio "$p50" "$pp50") | $(ratio "$p99" "$pp99") |"
@@ -396,7 +396,7 @@ large_scenario() {
         echo "   4 run $r $name: $(head -1 "$log")" >&2
         cleanup
       done
-      local files=("$OUT"/large-"$name"-*.txt) trip unit ratio srv cli
+      local files=("$OUT"/large-"$name"-[0-9]*.txt) trip unit ratio srv cli
       pick4() { for f in "${files[@]}"; do sed -n "s/.*$1=\([0-9.]*\).*/\1/p" "$f"; done; }
       trip=$(pick4 roundtrip_ms | median)
       unit=$(pick4 unit_ms | median)
