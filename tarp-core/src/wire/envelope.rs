@@ -301,7 +301,8 @@ pub(crate) fn wrap_base64_in_place(
     // The tail lies past the bytes: the text starts at `head` and is longer than they are.
     body[head.len() + text_len..].copy_from_slice(tail);
     // Room for one step, no more than the bytes need (see `decode_in_place`).
-    let mut chunk = vec![0u8; STEP.min(n)];
+    let mut scratch = Scratch::new(STEP.min(n));
+    let chunk = scratch.as_mut();
     for first in (0..n).step_by(STEP).rev() {
         let len = STEP.min(n - first);
         chunk[..len].copy_from_slice(&body[first..first + len]);
@@ -311,6 +312,32 @@ pub(crate) fn wrap_base64_in_place(
     }
     body[..head.len()].copy_from_slice(head);
     Ok(body)
+}
+
+/// Size up to which [`Scratch`] (and a restored prefix) stays on the stack.
+const SMALL: usize = 96;
+
+/// Zeroed scratch room for the in-place base64 passes: on the stack when small.
+enum Scratch {
+    Small([u8; SMALL], usize),
+    Large(Vec<u8>),
+}
+
+impl Scratch {
+    fn new(len: usize) -> Scratch {
+        if len <= SMALL {
+            Scratch::Small([0; SMALL], len)
+        } else {
+            Scratch::Large(vec![0; len])
+        }
+    }
+
+    fn as_mut(&mut self) -> &mut [u8] {
+        match self {
+            Scratch::Small(bytes, len) => &mut bytes[..*len],
+            Scratch::Large(bytes) => bytes,
+        }
+    }
 }
 
 /// What [`decode_payload_in_place`] found in an answer's body.
@@ -421,10 +448,20 @@ pub(crate) fn decode_in_place<E: base64::Engine>(
     if (end - start) % 4 != 0 {
         return Err(body);
     }
-    let prefix = body[..start].to_vec();
-    // Room for one step, zeroed once: no more than the text needs (a small call's text is
-    // tens of bytes; zeroing a whole step for it cost more than decoding it).
-    let mut chunk = vec![0u8; STEP.min(end - start)];
+    // What precedes the text, kept to restore the body on failure; and room for one step,
+    // zeroed once, no larger than the text. Both on the stack for a small call (its text is
+    // tens of bytes: zeroing a whole step, or two allocations, cost more than decoding it).
+    let mut small_prefix = [0u8; SMALL];
+    let large_prefix;
+    let prefix: &[u8] = if start <= SMALL {
+        small_prefix[..start].copy_from_slice(&body[..start]);
+        &small_prefix[..start]
+    } else {
+        large_prefix = body[..start].to_vec();
+        &large_prefix
+    };
+    let mut scratch = Scratch::new(STEP.min(end - start));
+    let chunk = scratch.as_mut();
     let mut out = 0;
     let mut read = start;
     while read < end {
@@ -453,7 +490,7 @@ pub(crate) fn decode_in_place<E: base64::Engine>(
                     let _ = engine.encode_slice(&bytes[..n], &mut body[at..at + n / 3 * 4]);
                 }
                 body[read..read + len].copy_from_slice(&chunk[..len]);
-                body[..start].copy_from_slice(&prefix);
+                body[..start].copy_from_slice(prefix);
                 return Err(body);
             }
         }
@@ -921,6 +958,40 @@ mod tests {
                 PayloadBody::Other(_) => Err("other".into()),
             };
             assert_eq!(got, expected, "escape at {at}");
+        }
+    }
+
+    #[test]
+    fn bodies_with_short_and_long_prefixes_are_restored_byte_for_byte() {
+        use base64::Engine as _;
+        let engine = &base64::engine::general_purpose::STANDARD;
+        // Prefixes on both sides of the size kept on the stack, texts of a few symbols and of
+        // many steps, each broken at its start, middle and end.
+        for pad in [0usize, SMALL - 40, SMALL, SMALL + 1, 500] {
+            for n in [3usize, 60, 72, 10_000] {
+                let good = engine.encode((0..n).map(|i| (i * 13) as u8).collect::<Vec<u8>>());
+                for at in [0, good.len() / 2, good.len() - 1] {
+                    let mut text = good.clone().into_bytes();
+                    text[at] = b'!';
+                    let body = format!(
+                        r#"{{"pad": "{}", "result": {{"payload": "{}"}}, "status": "success", "mimetype": "application/json"}}"#,
+                        "p".repeat(pad),
+                        String::from_utf8(text).unwrap()
+                    )
+                    .into_bytes();
+                    let start = body
+                        .windows(12)
+                        .position(|w| w == br#""payload": ""#)
+                        .unwrap()
+                        + 12;
+                    let end = start + good.len();
+                    assert_eq!(
+                        decode_in_place(body.clone(), start, end, engine),
+                        Err(body),
+                        "prefix {start}, text {n} bytes, broken at {at}"
+                    );
+                }
+            }
         }
     }
 }
