@@ -308,6 +308,9 @@ pub fn decode(data: &[u8]) -> Result<Value, PickleError> {
 
 /// [`decode`] with explicit limits.
 pub fn decode_with_limits(data: &[u8], limits: &Limits) -> Result<Value, PickleError> {
+    if let Some(value) = decode_flat(data, limits) {
+        return Ok(value);
+    }
     let mut d = Decoder::new(data, limits);
     let root = d.run()?;
     d.finish(root)
@@ -324,7 +327,91 @@ pub fn decode_vec(data: Vec<u8>) -> Result<Value, PickleError> {
 
 /// [`decode_vec`] with explicit limits.
 pub fn decode_vec_with_limits(data: Vec<u8>, limits: &Limits) -> Result<Value, PickleError> {
+    if let Some(value) = decode_flat(&data, limits) {
+        return Ok(value);
+    }
     decode_vec_in_chunks(data, limits, DEFER_BYTES, GIVE_BACK_CHUNK)
+}
+
+/// The value of the smallest common pickles, read without the machine: a lone scalar, or a
+/// tuple of up to three (`(1, 2)`, `3.5`, `True`: a typical call's arguments or result),
+/// with CPython's optional `PROTO`, `FRAME` and memo store. `None` for anything else, which
+/// the machine then reads: this path only ever accepts input the machine reads as the same
+/// value (a property test compares the two on such input and its mutations). It saves the
+/// machine's setup, a third of a small call's decoding work.
+fn decode_flat(data: &[u8], limits: &Limits) -> Option<Value> {
+    let mut pos = 0;
+    let byte = |pos: &mut usize| {
+        let b = *data.get(*pos)?;
+        *pos += 1;
+        Some(b)
+    };
+    let take = |pos: &mut usize, n: usize| {
+        let b = data.get(*pos..pos.checked_add(n)?)?;
+        *pos += n;
+        Some(b)
+    };
+    if data.first() == Some(&0x80) {
+        pos = 1;
+        if byte(&mut pos)? > HIGHEST_PROTOCOL {
+            return None;
+        }
+    }
+    if data.get(pos) == Some(&0x95) {
+        pos += 1;
+        let len = u64::from_le_bytes(take(&mut pos, 8)?.try_into().ok()?);
+        if len > (data.len() - pos) as u64 {
+            return None;
+        }
+    }
+    let mut items: [Value; 3] = [Value::None, Value::None, Value::None];
+    let mut n = 0;
+    let root = loop {
+        let scalar = match byte(&mut pos)? {
+            b'K' => Value::Int(i64::from(byte(&mut pos)?)),
+            b'M' => Value::Int(i64::from(u16::from_le_bytes(
+                take(&mut pos, 2)?.try_into().ok()?,
+            ))),
+            b'J' => Value::Int(i64::from(i32::from_le_bytes(
+                take(&mut pos, 4)?.try_into().ok()?,
+            ))),
+            b'G' => Value::Float(f64::from_be_bytes(take(&mut pos, 8)?.try_into().ok()?)),
+            b'N' => Value::None,
+            0x88 => Value::Bool(true),
+            0x89 => Value::Bool(false),
+            op => {
+                let arity = match op {
+                    b')' => 0,
+                    0x85 => 1,
+                    0x86 => 2,
+                    0x87 => 3,
+                    _ => return None,
+                };
+                // A tuple has depth 1: the machine refuses it only under a limit of 0.
+                if arity != n || limits.max_depth == 0 {
+                    return None;
+                }
+                break Value::Tuple(std::sync::Arc::new(items[..n].to_vec()));
+            }
+        };
+        if n == items.len() {
+            return None;
+        }
+        items[n] = scalar;
+        n += 1;
+        if n == 1 && data.get(pos) == Some(&b'.') {
+            // A lone scalar (its memo store would come before STOP: not this shape).
+            return Some(std::mem::replace(&mut items[0], Value::None));
+        }
+    };
+    // The memo store CPython writes after a tuple; nothing reads it back before STOP.
+    match data.get(pos) {
+        Some(0x94) => pos += 1,
+        Some(b'q') => pos += 2,
+        Some(b'r') => pos += 5,
+        _ => {}
+    }
+    (data.get(pos) == Some(&b'.')).then_some(root)
 }
 
 /// [`decode_vec`] deferring arrays of `defer_min` bytes or more, converted `chunk` bytes at a
@@ -1779,6 +1866,188 @@ fn scalar_value(arr: NdArray) -> Value {
 mod tests {
     use super::*;
     use base64::Engine as _;
+
+    /// The machine alone, without the flat path.
+    fn machine(data: &[u8], limits: &Limits) -> Result<Value, PickleError> {
+        let mut d = Decoder::new(data, limits);
+        let root = d.run()?;
+        d.finish(root)
+    }
+
+    /// One piece of a pickle of the flat shape, or something near it.
+    fn piece() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0u8..8).prop_map(|p| vec![0x80, p]),
+            (0u64..24).prop_map(|n| {
+                let mut v = vec![0x95];
+                v.extend_from_slice(&n.to_le_bytes());
+                v
+            }),
+            any::<u8>().prop_map(|x| vec![b'K', x]),
+            any::<u16>().prop_map(|x| [&[b'M'][..], &x.to_le_bytes()].concat()),
+            any::<i32>().prop_map(|x| [&[b'J'][..], &x.to_le_bytes()].concat()),
+            any::<u64>().prop_map(|x| [&[b'G'][..], &x.to_be_bytes()].concat()),
+            Just(vec![b'N']),
+            Just(vec![0x88]),
+            Just(vec![0x89]),
+            Just(vec![b')']),
+            Just(vec![0x85]),
+            Just(vec![0x86]),
+            Just(vec![0x87]),
+            Just(vec![0x94]),
+            any::<u8>().prop_map(|i| vec![b'q', i]),
+            any::<u32>().prop_map(|i| [&[b'r'][..], &i.to_le_bytes()].concat()),
+            Just(vec![b'.']),
+            Just(vec![b'(']),
+            Just(vec![b't']),
+            Just(vec![b'h', 0]),
+            any::<u8>().prop_map(|b| vec![b]),
+        ]
+    }
+
+    /// A pickle of the flat shape (optional `PROTO` and `FRAME`, up to four scalars, an
+    /// optional tuple opcode and memo store, `STOP`), often broken afterwards.
+    fn flat_candidate() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let scalar = prop_oneof![
+            any::<u8>().prop_map(|x| vec![b'K', x]),
+            any::<u16>().prop_map(|x| [&[b'M'][..], &x.to_le_bytes()].concat()),
+            any::<i32>().prop_map(|x| [&[b'J'][..], &x.to_le_bytes()].concat()),
+            any::<u64>().prop_map(|x| [&[b'G'][..], &x.to_be_bytes()].concat()),
+            Just(vec![b'N']),
+            Just(vec![0x88]),
+            Just(vec![0x89]),
+        ];
+        // The tuple opcode: mostly the one matching the scalars' count, else any.
+        let tuple = prop_oneof![
+            3 => Just(None),
+            1 => proptest::sample::select(vec![vec![], vec![b')'], vec![0x85], vec![0x86], vec![0x87], vec![b't']]).prop_map(Some),
+        ];
+        let memo = prop_oneof![
+            Just(vec![]),
+            Just(vec![0x94]),
+            any::<u8>().prop_map(|i| vec![b'q', i]),
+            any::<u32>().prop_map(|i| [&[b'r'][..], &i.to_le_bytes()].concat()),
+            Just(vec![b'2']),
+        ];
+        (
+            proptest::option::of(0u8..7),
+            proptest::option::of(0u64..40),
+            proptest::collection::vec(scalar, 0..5),
+            tuple,
+            memo,
+            proptest::collection::vec(any::<u8>(), 0..3),
+            // A mutation: (position, new byte), or a truncation.
+            proptest::option::weighted(0.2, (any::<usize>(), any::<u8>())),
+            proptest::option::weighted(0.1, any::<usize>()),
+        )
+            .prop_map(|(proto, frame, scalars, tuple, memo, tail, flip, cut)| {
+                let tuple = tuple.unwrap_or_else(|| match scalars.len() {
+                    0 => vec![b')'],
+                    1 => vec![],
+                    2 => vec![0x86],
+                    3 => vec![0x87],
+                    _ => vec![0x87],
+                });
+                let body: Vec<u8> = [scalars.concat(), tuple, memo, vec![b'.'], tail].concat();
+                let mut data = Vec::new();
+                if let Some(p) = proto {
+                    data.extend_from_slice(&[0x80, p]);
+                }
+                if let Some(len) = frame {
+                    data.push(0x95);
+                    // Often the true length of what follows, sometimes not.
+                    let len = if len < 20 {
+                        body.len() as u64
+                    } else {
+                        len - 20
+                    };
+                    data.extend_from_slice(&len.to_le_bytes());
+                }
+                data.extend_from_slice(&body);
+                if let Some((at, b)) = flip {
+                    if !data.is_empty() {
+                        let at = at % data.len();
+                        data[at] = b;
+                    }
+                }
+                if let Some(cut) = cut {
+                    data.truncate(cut % (data.len() + 1));
+                }
+                data
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(8_000))]
+        #[test]
+        fn the_flat_path_reads_only_what_the_machine_reads_the_same(
+            data in proptest::prop_oneof![
+                flat_candidate(),
+                proptest::strategy::Strategy::prop_map(
+                    proptest::collection::vec(piece(), 0..9),
+                    |p: Vec<Vec<u8>>| p.concat()
+                ),
+            ],
+            depth in 0usize..3,
+        ) {
+            for limits in [Limits::default(), Limits { max_depth: depth, ..Limits::default() }] {
+                if let Some(fast) = decode_flat(&data, &limits) {
+                    let slow = machine(&data, &limits);
+                    // Debug text compares NaN payloads too.
+                    proptest::prop_assert_eq!(
+                        format!("{:?}", Ok::<_, PickleError>(fast)),
+                        format!("{slow:?}"),
+                        "input {:?}", data
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_flat_path_takes_cpythons_small_tuples_and_scalars() {
+        // pickle.dumps(x, protocol=p) by CPython.
+        let cases: [(&[u8], Value); 6] = [
+            (
+                b"\x80\x04\x95\x07\x00\x00\x00\x00\x00\x00\x00K\x01K\x02\x86\x94.",
+                Value::Tuple(std::sync::Arc::new(vec![Value::Int(1), Value::Int(2)])),
+            ),
+            (b"\x80\x04K\x03.", Value::Int(3)),
+            (
+                b"\x80\x02K\x01K\x02\x86q\x00.",
+                Value::Tuple(std::sync::Arc::new(vec![Value::Int(1), Value::Int(2)])),
+            ),
+            (
+                b"\x80\x05\x95\x0a\x00\x00\x00\x00\x00\x00\x00G@\t!\xfbTD-\x18.",
+                Value::Float(std::f64::consts::PI),
+            ),
+            (b"\x80\x04\x88.", Value::Bool(true)),
+            (b"\x80\x04).", Value::Tuple(Default::default())),
+        ];
+        for (bytes, value) in cases {
+            assert_eq!(
+                decode_flat(bytes, &Limits::default()),
+                Some(value.clone()),
+                "{bytes:?}"
+            );
+            assert_eq!(
+                machine(bytes, &Limits::default()).unwrap(),
+                value,
+                "{bytes:?}"
+            );
+        }
+        // Not the flat shape: the machine reads them.
+        for bytes in [
+            &b"\x80\x04K\x03\x94."[..],
+            b"(K\x01t.",
+            b"\x80\x04]\x94.",
+            b"K\x01K\x02",
+        ] {
+            assert_eq!(decode_flat(bytes, &Limits::default()), None, "{bytes:?}");
+        }
+    }
 
     /// CPython's pickles of numpy arrays large enough to stay in the input (every dtype, both
     /// byte orders, C and Fortran order, protocols 3 to 5), inside containers, shared, and
