@@ -871,3 +871,24 @@ fn buffers_under_a_read_are_not_pooled() {
     };
     assert_eq!(req.path(), "/a");
 }
+
+#[test]
+fn a_write_buffer_grown_by_a_large_answer_is_not_pooled() {
+    use tarp_core::http::{BufferPool, Next, Response, ServerConn};
+    let now = std::time::Instant::now();
+    let mut pool = BufferPool::default();
+    let mut conn = ServerConn::new(Limits::default(), now);
+    assert_eq!(conn.feed(b"GET /big HTTP/1.1\r\n\r\n"), 21);
+    let Next::Request(_) = conn.poll(now) else {
+        panic!()
+    };
+    // 12 KiB: copied behind the head, so the write buffer grows past what a pool keeps.
+    conn.send_response(Response::new(200, None, vec![b'x'; 12 * 1024]))
+        .unwrap();
+    while let Next::Write = conn.poll(now) {
+        let n = conn.transmit().len();
+        conn.advance(n);
+    }
+    conn.release_buffers_into(&mut pool);
+    assert_eq!(pool.spare(), 1, "the read buffer only");
+}

@@ -8,8 +8,9 @@
 /// An adapter holding many idle keep-alive connections frees their buffers while they wait,
 /// so an idle connection costs only its small state; without a pool that costs a fresh,
 /// zeroed read buffer and a regrown write buffer per request. The pool holds at most
-/// `max` buffers of each kind (a few KiB each): memory kept for reuse stays bounded
-/// however many connections come and go. It is plain data, not shared: keep one per thread.
+/// `max` buffers of each kind, none above 8 KiB: memory kept for reuse stays bounded (1 MiB
+/// with the default 64) however many connections come and go. It is plain data, not
+/// shared: keep one per thread.
 #[derive(Debug)]
 pub struct BufferPool {
     reads: Vec<Vec<u8>>,
@@ -54,7 +55,7 @@ impl BufferPool {
 }
 
 impl Default for BufferPool {
-    /// A pool of up to 64 spare buffers of each kind (about 600 KiB at most).
+    /// A pool of up to 64 spare buffers of each kind (1 MiB at most).
     fn default() -> Self {
         BufferPool::new(64)
     }

@@ -6,6 +6,10 @@ use super::{HttpError, Response};
 /// larger ones are sent from their own `Vec` (no copy).
 const COPY_BODY_MAX: usize = 16 * 1024;
 
+/// Largest write buffer handed to a [`BufferPool`](super::BufferPool) for reuse: room for
+/// a small response and its head.
+pub(crate) const SPARE_MAX: usize = 8 * 1024;
+
 /// Bytes waiting to be written: `head[head_pos..]`, then `body[body_pos..]`.
 #[derive(Debug, Default)]
 pub(crate) struct OutBuf {
@@ -52,10 +56,11 @@ impl OutBuf {
     }
 
     /// The memory of the head buffer while nothing is pending, for reuse by another
-    /// connection; `None` when there is none or it grew large.
+    /// connection; `None` when there is none or it is larger than [`SPARE_MAX`] (a pool
+    /// keeps small buffers only, so what it holds stays bounded).
     pub(crate) fn take_spare(&mut self) -> Option<Vec<u8>> {
         let cap = self.head.capacity();
-        if !self.is_empty() || cap == 0 || cap > 4 * COPY_BODY_MAX {
+        if !self.is_empty() || cap == 0 || cap > SPARE_MAX {
             return None;
         }
         self.head_pos = 0;
