@@ -58,10 +58,33 @@ impl Request {
         body: Vec<u8>,
     ) -> Self {
         let method = method.into();
+        let fields = headers.iter().map(|(n, v)| (n.as_str(), v.as_slice()));
+        Request::assemble(&method, target, version, fields, body)
+    }
+
+    /// [`Request::new`] from borrowed parts: the head is built in one buffer, so a client
+    /// sending the same few headers on every call allocates no string per header.
+    pub fn from_parts(
+        method: &str,
+        target: &str,
+        version: Version,
+        headers: &[(&str, &[u8])],
+        body: Vec<u8>,
+    ) -> Self {
+        Request::assemble(method, target, version, headers.iter().copied(), body)
+    }
+
+    fn assemble<'h>(
+        method: &str,
+        target: &str,
+        version: Version,
+        headers: impl Iterator<Item = (&'h str, &'h [u8])> + Clone,
+        body: Vec<u8>,
+    ) -> Self {
         let size = method.len()
             + target.len()
             + headers
-                .iter()
+                .clone()
                 .map(|(n, v)| n.len() + v.len())
                 .sum::<usize>();
         let mut head = Vec::with_capacity(size);
@@ -79,7 +102,6 @@ impl Request {
             None => (push(target.as_bytes()), None),
         };
         let headers = headers
-            .iter()
             .map(|(n, v)| (push(n.as_bytes()), push(v)))
             .collect();
         Request {
@@ -220,7 +242,18 @@ impl Request {
         }
         if !self.body.is_empty() || matches!(self.method(), "POST" | "PUT" | "PATCH") {
             out.extend_from_slice(b"Content-Length: ");
-            out.extend_from_slice(self.body.len().to_string().as_bytes());
+            let mut digits = [0u8; 20];
+            let mut at = digits.len();
+            let mut n = self.body.len();
+            loop {
+                at -= 1;
+                digits[at] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            out.extend_from_slice(&digits[at..]);
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"\r\n");

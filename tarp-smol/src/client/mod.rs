@@ -394,35 +394,34 @@ impl Inner {
     }
 
     fn request(&self, method: &str, target: &str, body: Option<(String, Vec<u8>)>) -> Request {
-        let mut headers = vec![
-            (
-                "Host".to_owned(),
-                self.base.host_header.clone().into_bytes(),
-            ),
-            (
-                "User-Agent".to_owned(),
-                concat!("tarp-smol/", env!("CARGO_PKG_VERSION"))
-                    .as_bytes()
-                    .to_vec(),
-            ),
-            ("Accept".to_owned(), b"*/*".to_vec()),
-        ];
-        if let Some(auth) = &self.base.authorization {
-            headers.push(("Authorization".to_owned(), auth.clone().into_bytes()));
-        }
-        let body = match body {
-            Some((content_type, bytes)) => {
-                headers.push(("Content-Type".to_owned(), content_type.into_bytes()));
-                bytes
-            }
-            None => Vec::new(),
+        const USER_AGENT: &str = concat!("tarp-smol/", env!("CARGO_PKG_VERSION"));
+        let (content_type, bytes) = match body {
+            Some((content_type, bytes)) => (Some(content_type), bytes),
+            None => (None, Vec::new()),
         };
-        Request::new(
+        // Borrowed fields, one head buffer: no string per header per call.
+        let mut fields: [(&str, &[u8]); 5] = [
+            ("Host", self.base.host_header.as_bytes()),
+            ("User-Agent", USER_AGENT.as_bytes()),
+            ("Accept", b"*/*"),
+            ("", b""),
+            ("", b""),
+        ];
+        let mut n = 3;
+        if let Some(auth) = &self.base.authorization {
+            fields[n] = ("Authorization", auth.as_bytes());
+            n += 1;
+        }
+        if let Some(content_type) = &content_type {
+            fields[n] = ("Content-Type", content_type.as_bytes());
+            n += 1;
+        }
+        Request::from_parts(
             method,
             &self.base.target(target),
             Version::Http11,
-            headers,
-            body,
+            &fields[..n],
+            bytes,
         )
     }
 
