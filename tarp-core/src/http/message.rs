@@ -243,17 +243,7 @@ impl Request {
         if !self.body.is_empty() || matches!(self.method(), "POST" | "PUT" | "PATCH") {
             out.extend_from_slice(b"Content-Length: ");
             let mut digits = [0u8; 20];
-            let mut at = digits.len();
-            let mut n = self.body.len();
-            loop {
-                at -= 1;
-                digits[at] = b'0' + (n % 10) as u8;
-                n /= 10;
-                if n == 0 {
-                    break;
-                }
-            }
-            out.extend_from_slice(&digits[at..]);
+            out.extend_from_slice(super::write::decimal(self.body.len() as u64, &mut digits));
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"\r\n");

@@ -160,8 +160,13 @@ pub(crate) fn reason(status: u16) -> &'static str {
 }
 
 /// Writes `n` in decimal without allocating.
-fn push_decimal(out: &mut OutBuf, mut n: u64) {
+fn push_decimal(out: &mut OutBuf, n: u64) {
     let mut digits = [0u8; 20];
+    out.push(decimal(n, &mut digits));
+}
+
+/// `n` in decimal, written at the end of `digits`, without allocating.
+pub(crate) fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
     let mut i = digits.len();
     loop {
         i -= 1;
@@ -171,7 +176,7 @@ fn push_decimal(out: &mut OutBuf, mut n: u64) {
             break;
         }
     }
-    out.push(&digits[i..]);
+    &digits[i..]
 }
 
 fn valid_name(name: &str) -> bool {

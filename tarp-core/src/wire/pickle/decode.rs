@@ -1884,13 +1884,7 @@ mod tests {
                 v.extend_from_slice(&n.to_le_bytes());
                 v
             }),
-            any::<u8>().prop_map(|x| vec![b'K', x]),
-            any::<u16>().prop_map(|x| [&[b'M'][..], &x.to_le_bytes()].concat()),
-            any::<i32>().prop_map(|x| [&[b'J'][..], &x.to_le_bytes()].concat()),
-            any::<u64>().prop_map(|x| [&[b'G'][..], &x.to_be_bytes()].concat()),
-            Just(vec![b'N']),
-            Just(vec![0x88]),
-            Just(vec![0x89]),
+            scalar(),
             Just(vec![b')']),
             Just(vec![0x85]),
             Just(vec![0x86]),
@@ -1906,11 +1900,10 @@ mod tests {
         ]
     }
 
-    /// A pickle of the flat shape (optional `PROTO` and `FRAME`, up to four scalars, an
-    /// optional tuple opcode and memo store, `STOP`), often broken afterwards.
-    fn flat_candidate() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+    /// One scalar opcode with its operand, as the flat path reads them.
+    fn scalar() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
         use proptest::prelude::*;
-        let scalar = prop_oneof![
+        prop_oneof![
             any::<u8>().prop_map(|x| vec![b'K', x]),
             any::<u16>().prop_map(|x| [&[b'M'][..], &x.to_le_bytes()].concat()),
             any::<i32>().prop_map(|x| [&[b'J'][..], &x.to_le_bytes()].concat()),
@@ -1918,7 +1911,13 @@ mod tests {
             Just(vec![b'N']),
             Just(vec![0x88]),
             Just(vec![0x89]),
-        ];
+        ]
+    }
+
+    /// A pickle of the flat shape (optional `PROTO` and `FRAME`, up to four scalars, an
+    /// optional tuple opcode and memo store, `STOP`), often broken afterwards.
+    fn flat_candidate() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
         // The tuple opcode: mostly the one matching the scalars' count, else any.
         let tuple = prop_oneof![
             3 => Just(None),
@@ -1934,7 +1933,7 @@ mod tests {
         (
             proptest::option::of(0u8..7),
             proptest::option::of(0u64..40),
-            proptest::collection::vec(scalar, 0..5),
+            proptest::collection::vec(scalar(), 0..5),
             tuple,
             memo,
             proptest::collection::vec(any::<u8>(), 0..3),
