@@ -160,6 +160,37 @@ impl Canned {
         }
         Ok((pos, answers))
     }
+
+    /// After a read into `buf[..*filled]`: consumes the complete requests, moves what is
+    /// left to the front, and returns the bytes to write: `response` once per request that
+    /// ended (empty when none did; several are gathered in `out`). Fails on a bad
+    /// `Content-Length` or a head that fills the whole buffer.
+    pub fn respond<'a>(
+        &mut self,
+        buf: &mut [u8],
+        filled: &mut usize,
+        response: &'a [u8],
+        out: &'a mut Vec<u8>,
+    ) -> std::io::Result<&'a [u8]> {
+        let invalid = |e| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+        let (pos, answers) = self.answers(&buf[..*filled]).map_err(invalid)?;
+        buf.copy_within(pos..*filled, 0);
+        *filled -= pos;
+        if *filled == buf.len() {
+            return Err(invalid("head too large"));
+        }
+        Ok(match answers {
+            0 => &[],
+            1 => response,
+            n => {
+                out.clear();
+                for _ in 0..n {
+                    out.extend_from_slice(response);
+                }
+                out
+            }
+        })
+    }
 }
 
 /// Sorted-sample percentile (nearest rank): `p` in 0..=100. `None` on an empty sample.
@@ -174,6 +205,26 @@ pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn canned_responds_once_per_request_and_keeps_the_rest() {
+        let mut canned = Canned::default();
+        let mut buf = vec![0u8; 64];
+        let input = b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\nGET";
+        buf[..input.len()].copy_from_slice(input);
+        let mut filled = input.len();
+        let mut out = Vec::new();
+        let reply = canned
+            .respond(&mut buf, &mut filled, b"ok;", &mut out)
+            .unwrap();
+        assert_eq!(reply, b"ok;ok;");
+        assert_eq!(&buf[..filled], b"GET");
+        let mut full = vec![b'x'; 8];
+        let mut filled = 8;
+        assert!(canned
+            .respond(&mut full, &mut filled, b"ok;", &mut out)
+            .is_err());
+    }
 
     #[test]
     fn canned_counts_pipelined_requests_and_skips_split_bodies() {

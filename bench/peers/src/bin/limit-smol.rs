@@ -24,23 +24,9 @@ async fn serve(mut stream: TcpStream, response: &'static [u8]) -> std::io::Resul
             return Ok(());
         }
         filled += n;
-        let (pos, answers) = canned
-            .answers(&buf[..filled])
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        buf.copy_within(pos..filled, 0);
-        filled -= pos;
-        if filled == buf.len() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "head too large",
-            ));
-        }
-        if answers > 0 {
-            out.clear();
-            for _ in 0..answers {
-                out.extend_from_slice(response);
-            }
-            stream.write_all(&out).await?;
+        let reply = canned.respond(&mut buf, &mut filled, response, &mut out)?;
+        if !reply.is_empty() {
+            stream.write_all(reply).await?;
         }
     }
 }

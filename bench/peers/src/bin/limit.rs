@@ -5,7 +5,7 @@
 //!
 //! Usage: `limit --port PORT [--threads 2]`; binds 127.0.0.1 only.
 
-use tarp_bench_peers::{add_response, content_length, head_end, Flags};
+use tarp_bench_peers::{add_response, Canned, Flags};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -15,8 +15,7 @@ const MAX_HEAD: usize = 64 * 1024;
 async fn serve(mut stream: TcpStream, response: &'static [u8]) -> std::io::Result<()> {
     let mut buf = vec![0u8; MAX_HEAD];
     let mut filled = 0usize;
-    // Body bytes still to be skipped from the previous request.
-    let mut skip = 0usize;
+    let mut canned = Canned::default();
     let mut out = Vec::with_capacity(response.len() * 4);
     loop {
         let n = stream.read(&mut buf[filled..]).await?;
@@ -24,48 +23,9 @@ async fn serve(mut stream: TcpStream, response: &'static [u8]) -> std::io::Resul
             return Ok(());
         }
         filled += n;
-        let mut pos = 0usize;
-        let mut answers = 0usize;
-        loop {
-            if skip > 0 {
-                let take = skip.min(filled - pos);
-                skip -= take;
-                pos += take;
-                if skip > 0 {
-                    break;
-                }
-                answers += 1;
-                continue;
-            }
-            let Some(end) = head_end(&buf[pos..filled]) else {
-                break;
-            };
-            let len = content_length(&buf[pos..pos + end]).ok_or_else(|| {
-                std::io::Error::new(std::io::ErrorKind::InvalidData, "bad Content-Length")
-            })?;
-            pos += end;
-            if len == 0 {
-                answers += 1;
-            } else {
-                skip = len;
-            }
-        }
-        buf.copy_within(pos..filled, 0);
-        filled -= pos;
-        if filled == buf.len() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "head too large",
-            ));
-        }
-        if answers == 1 {
-            stream.write_all(response).await?;
-        } else if answers > 1 {
-            out.clear();
-            for _ in 0..answers {
-                out.extend_from_slice(response);
-            }
-            stream.write_all(&out).await?;
+        let reply = canned.respond(&mut buf, &mut filled, response, &mut out)?;
+        if !reply.is_empty() {
+            stream.write_all(reply).await?;
         }
     }
 }
