@@ -36,14 +36,21 @@ thread_local! {
     static POOL: RefCell<BufferPool> = RefCell::new(BufferPool::default());
 }
 
-/// Frees the connection's buffers into this thread's pool while it waits.
+/// Frees the connection's buffers into this thread's pool while it waits (or just frees
+/// them on a thread whose pool is already gone, as it exits).
 fn release(conn: &mut ServerConn) {
-    POOL.with(|pool| conn.release_buffers_into(&mut pool.borrow_mut()));
+    if POOL
+        .try_with(|pool| conn.release_buffers_into(&mut pool.borrow_mut()))
+        .is_err()
+    {
+        conn.release_buffers();
+    }
 }
 
-/// Gives the connection buffers from this thread's pool before it reads.
+/// Gives the connection buffers from this thread's pool before it reads (none on a thread
+/// whose pool is already gone: the connection then allocates its own).
 fn reuse(conn: &mut ServerConn) {
-    POOL.with(|pool| conn.reuse_buffers_from(&mut pool.borrow_mut()));
+    let _ = POOL.try_with(|pool| conn.reuse_buffers_from(&mut pool.borrow_mut()));
 }
 
 /// What a connection waits on besides its I/O, kept for the connection's life: one timer and
