@@ -458,7 +458,11 @@ impl BaseUrl {
 
     /// The request target for `path_and_query` (relative, without its leading `/`).
     pub fn target(&self, path_and_query: &str) -> String {
-        format!("{}/{}", self.prefix, path_and_query)
+        let mut target = String::with_capacity(self.prefix.len() + 1 + path_and_query.len());
+        target.push_str(&self.prefix);
+        target.push('/');
+        target.push_str(path_and_query);
+        target
     }
 }
 

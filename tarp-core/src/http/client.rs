@@ -213,9 +213,7 @@ impl ClientConn {
         if matches!(self.state, State::Closed) {
             return Err(ClientError::Closed);
         }
-        let mut head = Vec::with_capacity(256);
-        req.encode_head(&mut head);
-        self.out.push(&head);
+        self.out.write_with(|out| req.encode_head(out));
         self.inflight.push_back(req.method() == "HEAD");
         let mut req = req;
         self.out.push_body(req.take_body());

@@ -97,6 +97,12 @@ impl OutBuf {
         *self = OutBuf::default();
     }
 
+    /// Lets `write` append to the pending bytes in place (a head encoded straight into the
+    /// buffer, which stays allocated from one message to the next).
+    pub(crate) fn write_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        write(&mut self.head);
+    }
+
     pub(crate) fn push(&mut self, bytes: &[u8]) {
         self.head.extend_from_slice(bytes);
     }

@@ -34,6 +34,7 @@
 //! its type and message, an unknown endpoint, a bad argument, or a transport, TLS, timeout or
 //! protocol failure.
 
+use std::borrow::Cow;
 use std::io;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -393,7 +394,7 @@ impl Inner {
         }
     }
 
-    fn request(&self, method: &str, target: &str, body: Option<(String, Vec<u8>)>) -> Request {
+    fn request(&self, method: &str, target: &str, body: Option<Body>) -> Request {
         const USER_AGENT: &str = concat!("tarp-smol/", env!("CARGO_PKG_VERSION"));
         let (content_type, bytes) = match body {
             Some((content_type, bytes)) => (Some(content_type), bytes),
@@ -426,12 +427,7 @@ impl Inner {
     }
 
     /// One HTTP exchange, on a kept connection or a new one, within the call timeout.
-    async fn exchange(
-        &self,
-        method: &str,
-        target: &str,
-        body: Option<(String, Vec<u8>)>,
-    ) -> Result<Reply> {
+    async fn exchange(&self, method: &str, target: &str, body: Option<Body>) -> Result<Reply> {
         self.exchange_with(method, target, || Ok(body.clone()))
             .await
     }
@@ -443,7 +439,7 @@ impl Inner {
         &self,
         method: &str,
         target: &str,
-        body: impl Fn() -> Result<Option<(String, Vec<u8>)>>,
+        body: impl Fn() -> Result<Option<Body>>,
     ) -> Result<Reply> {
         let deadline = self
             .call_timeout
@@ -502,13 +498,16 @@ impl Inner {
         let kwargs = kwargs.into_value()?;
         self.exchange_with("POST", &call::encode_path(name), || {
             Ok(Some((
-                "application/json".to_owned(),
+                Cow::Borrowed("application/json"),
                 call::rpc_body_of(&args, &kwargs),
             )))
         })
         .await
     }
 }
+
+/// A request body and its `Content-Type` (an RPC's is always JSON: not allocated per call).
+type Body = (Cow<'static, str>, Vec<u8>);
 
 fn reply_of(response: ClientResponse) -> Reply {
     let header = |name: &str| {
@@ -946,7 +945,10 @@ impl WebCall<'_> {
     /// `Content-Type`) and the data.
     pub async fn send(self) -> Result<(Option<String>, WebData)> {
         let target = call::web_target(self.client.path_name(self.name), &self.query);
-        let body = self.body.map(WebBody::encode).transpose()?;
+        let body = self
+            .body
+            .map(|b| b.encode().map(|(t, bytes)| (Cow::Owned(t), bytes)))
+            .transpose()?;
         let reply = self
             .client
             .inner

@@ -42,13 +42,30 @@ struct Encoder {
 /// `numpy.ndarray` of the same dtype and shape (numpy must be importable on the loading side).
 /// Containers shared in `value` are written once and stay shared after loading.
 pub fn encode(value: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(INITIAL_CAPACITY);
+    out.extend_from_slice(&[0x80, ENCODE_PROTOCOL]);
     let mut e = Encoder {
-        out: vec![0x80, ENCODE_PROTOCOL],
+        out,
         memo: HashMap::new(),
     };
-    e.run(value);
+    if !e.flat(value) {
+        e.run(value);
+    }
     e.out.push(b'.');
     e.out
+}
+
+/// The output's first allocation: room for a small value's pickle and for the base64
+/// envelope built in its memory afterwards (an RPC body or a result), so a small call's
+/// pickle is allocated once and never grown.
+const INITIAL_CAPACITY: usize = 128;
+
+/// Whether `v` holds no other value (its encoding pushes no task).
+fn is_leaf(v: &Value) -> bool {
+    !matches!(
+        v,
+        Value::List(_) | Value::Tuple(_) | Value::Dict(_) | Value::Set(_) | Value::FrozenSet(_)
+    )
 }
 
 fn arc_key<T: ?Sized>(v: &Value, a: &Arc<T>) -> (u8, usize) {
@@ -56,6 +73,50 @@ fn arc_key<T: ?Sized>(v: &Value, a: &Arc<T>) -> (u8, usize) {
 }
 
 impl Encoder {
+    /// The common shapes of a call, written without the task stack (no allocation): a leaf,
+    /// a tuple of one to three leaves (an RPC's positional arguments), an empty container
+    /// (the `{}` kwargs of a positional call). The same bytes as [`run`](Self::run) (tested);
+    /// returns false, having written nothing, for anything else.
+    fn flat(&mut self, v: &Value) -> bool {
+        // A leaf pushes no task: this stays empty, never allocated.
+        let mut none = Vec::new();
+        match v {
+            _ if is_leaf(v) => self.value(v, &mut none),
+            Value::Tuple(items) if items.len() <= 3 && items.iter().all(is_leaf) => {
+                let key = arc_key(v, items);
+                let shared = Arc::strong_count(items) > 1;
+                if shared && self.get(key) {
+                    return true;
+                }
+                if items.is_empty() {
+                    self.out.push(b')');
+                    return true;
+                }
+                for item in items.iter() {
+                    self.value(item, &mut none);
+                }
+                self.out.push(0x84 + items.len() as u8);
+                if shared {
+                    self.put(key);
+                }
+            }
+            Value::Dict(entries) if entries.is_empty() => {
+                // As `value` writes a dict, without its (empty) SETITEMS task.
+                let key = arc_key(v, entries);
+                let shared = Arc::strong_count(entries) > 1;
+                if shared && self.get(key) {
+                    return true;
+                }
+                self.out.push(b'}');
+                if shared {
+                    self.put(key);
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
     fn run<'a>(&mut self, root: &'a Value) {
         let mut tasks: Vec<Task<'a>> = vec![Task::Val(root)];
         while let Some(t) = tasks.pop() {
@@ -361,5 +422,97 @@ impl Encoder {
         self.out.reserve(len.saturating_add(64));
         a.data().write_le_bytes(&mut self.out);
         self.out.extend_from_slice(b"tb");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The task-stack encoder alone, without the flat path.
+    fn by_run(v: &Value) -> Vec<u8> {
+        let mut e = Encoder {
+            out: vec![0x80, ENCODE_PROTOCOL],
+            memo: HashMap::new(),
+        };
+        e.run(v);
+        e.out.push(b'.');
+        e.out
+    }
+
+    fn leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::None),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::Int),
+            prop_oneof![
+                Just(0i64),
+                Just(255),
+                Just(256),
+                Just(65535),
+                Just(65536),
+                Just(-1)
+            ]
+            .prop_map(Value::Int),
+            any::<f64>().prop_map(Value::Float),
+            ".{0,8}".prop_map(|s| Value::Str(s.into())),
+            proptest::collection::vec(any::<u8>(), 0..8).prop_map(|b| Value::Bytes(b.into())),
+        ]
+    }
+
+    /// Values of the flat shapes and near them, some of them shared (kept twice).
+    fn candidate() -> impl Strategy<Value = (Value, bool)> {
+        let v = prop_oneof![
+            leaf(),
+            proptest::collection::vec(leaf(), 0..5).prop_map(|v| Value::Tuple(Arc::new(v))),
+            proptest::collection::vec(leaf(), 0..2).prop_map(|v| Value::List(Arc::new(v))),
+            proptest::collection::vec((leaf(), leaf()), 0..2)
+                .prop_map(|v| Value::Dict(Arc::new(v))),
+            proptest::collection::vec(leaf(), 0..3).prop_map(|v| {
+                // A tuple holding a container: not flat.
+                Value::Tuple(Arc::new(vec![Value::List(Arc::new(v))]))
+            }),
+        ];
+        (v, any::<bool>())
+    }
+
+    proptest! {
+        #[test]
+        fn the_flat_path_writes_what_the_task_stack_writes((v, shared) in candidate()) {
+            // A second handle makes the value's containers shared (memoized).
+            let keep = shared.then(|| v.clone());
+            let mut e = Encoder { out: vec![0x80, ENCODE_PROTOCOL], memo: HashMap::new() };
+            if e.flat(&v) {
+                e.out.push(b'.');
+                prop_assert_eq!(&e.out, &by_run(&v));
+            } else {
+                prop_assert_eq!(e.out.len(), 2, "a declined value wrote nothing");
+            }
+            prop_assert_eq!(encode(&v), by_run(&v));
+            drop(keep);
+        }
+    }
+
+    #[test]
+    fn the_flat_path_takes_the_shapes_of_a_call() {
+        let args = Value::Tuple(Arc::new(vec![Value::Int(1), Value::Int(2)]));
+        let kwargs = Value::Dict(Arc::new(Vec::new()));
+        for v in [&args, &kwargs, &Value::Int(3)] {
+            let mut e = Encoder {
+                out: Vec::new(),
+                memo: HashMap::new(),
+            };
+            assert!(e.flat(v), "{v:?}");
+        }
+        // The bytes CPython loads as `(1, 2)` and `{}` (unshared: no memo entries).
+        assert_eq!(encode(&args), b"\x80\x03K\x01K\x02\x86.");
+        assert_eq!(encode(&kwargs), b"\x80\x03}.");
+        let nested = Value::Tuple(Arc::new(vec![Value::List(Arc::new(vec![]))]));
+        let mut e = Encoder {
+            out: Vec::new(),
+            memo: HashMap::new(),
+        };
+        assert!(!e.flat(&nested));
     }
 }
