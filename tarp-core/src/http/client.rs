@@ -47,7 +47,7 @@ impl ClientResponse {
             .as_bytes(),
         );
         for (name, value) in &self.headers {
-            if is_framing_header(name) {
+            if is_framing_header(name.as_bytes()) {
                 continue;
             }
             out.extend_from_slice(name.as_bytes());
@@ -156,26 +156,42 @@ impl From<HttpError> for ClientError {
     }
 }
 
-fn valid_token(s: &str) -> bool {
+fn valid_token(s: &[u8]) -> bool {
     !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        && s.iter().all(|&b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'!' | b'#'
+                        | b'$'
+                        | b'%'
+                        | b'&'
+                        | b'\''
+                        | b'*'
+                        | b'+'
+                        | b'-'
+                        | b'.'
+                        | b'^'
+                        | b'_'
+                        | b'`'
+                        | b'|'
+                        | b'~'
+                )
+        })
 }
 
 fn check_request(req: &Request) -> Result<(), ClientError> {
-    if !valid_token(req.method()) {
+    let (method, path, query) = req.raw_line();
+    if !valid_token(method) {
         return Err(ClientError::InvalidRequest("the method is not a token"));
     }
-    let target_ok = |s: &str| s.bytes().all(|b| b.is_ascii_graphic());
-    if !req.path().starts_with('/')
-        || !target_ok(req.path())
-        || !req.query().map_or(true, target_ok)
-    {
+    let target_ok = |s: &[u8]| s.iter().all(|b| b.is_ascii_graphic());
+    if !path.starts_with(b"/") || !target_ok(path) || !query.map_or(true, target_ok) {
         return Err(ClientError::InvalidRequest(
             "the target must start with `/` and be visible ASCII (percent-encode the rest)",
         ));
     }
-    for (name, value) in req.headers() {
+    for (name, value) in req.raw_headers() {
         if !valid_token(name) {
             return Err(ClientError::InvalidRequest("a header name is not a token"));
         }

@@ -163,6 +163,23 @@ impl Request {
         std::str::from_utf8(self.bytes(span)).unwrap_or_default()
     }
 
+    /// The head's bytes of the method, the path and the query, for checks and encoding that
+    /// work on bytes (no UTF-8 validation per access).
+    pub(crate) fn raw_line(&self) -> (&[u8], &[u8], Option<&[u8]>) {
+        (
+            self.bytes(self.method),
+            self.bytes(self.path),
+            self.query.map(|q| self.bytes(q)),
+        )
+    }
+
+    /// [`headers`](Request::headers) as the head's bytes.
+    pub(crate) fn raw_headers(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.headers
+            .iter()
+            .map(|&(n, v)| (self.bytes(n), self.bytes(v)))
+    }
+
     /// The method token as sent (`GET`, `POST`, ...). Methods are case-sensitive.
     pub fn method(&self) -> &str {
         self.text(self.method)
@@ -221,26 +238,27 @@ impl Request {
 
     /// [`encode`](Request::encode) without the body.
     pub(crate) fn encode_head(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.method().as_bytes());
+        let (method, path, query) = self.raw_line();
+        out.extend_from_slice(method);
         out.push(b' ');
-        out.extend_from_slice(self.path().as_bytes());
-        if let Some(q) = self.query() {
+        out.extend_from_slice(path);
+        if let Some(q) = query {
             out.push(b'?');
-            out.extend_from_slice(q.as_bytes());
+            out.extend_from_slice(q);
         }
         out.push(b' ');
         out.extend_from_slice(self.version.as_str().as_bytes());
         out.extend_from_slice(b"\r\n");
-        for (name, value) in self.headers() {
+        for (name, value) in self.raw_headers() {
             if is_framing_header(name) {
                 continue;
             }
-            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(name);
             out.extend_from_slice(b": ");
             out.extend_from_slice(value);
             out.extend_from_slice(b"\r\n");
         }
-        if !self.body.is_empty() || matches!(self.method(), "POST" | "PUT" | "PATCH") {
+        if !self.body.is_empty() || matches!(method, b"POST" | b"PUT" | b"PATCH") {
             out.extend_from_slice(b"Content-Length: ");
             let mut digits = [0u8; 20];
             out.extend_from_slice(super::write::decimal(self.body.len() as u64, &mut digits));
@@ -252,8 +270,8 @@ impl Request {
 
 /// `Content-Length` and `Transfer-Encoding`: the headers that frame a message, which the
 /// engine owns and rewrites.
-pub(crate) fn is_framing_header(name: &str) -> bool {
-    name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("transfer-encoding")
+pub(crate) fn is_framing_header(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"transfer-encoding")
 }
 
 impl PartialEq for Request {

@@ -340,15 +340,18 @@ struct Inner {
     connect_timeout: Option<Duration>,
     call_timeout: Option<Duration>,
     limits: Limits,
-    idle: Mutex<Vec<Connection>>,
+    /// Kept connections, boxed: a connection is large (its buffers' bookkeeping, a TLS
+    /// session), and each call takes one out and puts it back: boxed, that moves a pointer.
+    #[allow(clippy::vec_box)]
+    idle: Mutex<Vec<Box<Connection>>>,
 }
 
 impl Inner {
-    fn take_idle(&self) -> Option<Connection> {
+    fn take_idle(&self) -> Option<Box<Connection>> {
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()
     }
 
-    fn put_idle(&self, conn: Connection) {
+    fn put_idle(&self, conn: Box<Connection>) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < MAX_IDLE_CONNECTIONS {
             idle.push(conn);
@@ -356,7 +359,7 @@ impl Inner {
     }
 
     /// A new connection (TCP, then TLS for `https://`), within the connect timeout.
-    async fn connect(&self) -> Result<Connection> {
+    async fn connect(&self) -> Result<Box<Connection>> {
         let connecting = async {
             let tcp = TcpStream::connect((self.base.host.as_str(), self.base.port))
                 .await
@@ -373,11 +376,11 @@ impl Inner {
                     ClientStream::tls(tls)
                 }
             };
-            Ok(Connection {
+            Ok(Box::new(Connection {
                 stream,
                 http: ClientConn::new(self.limits.clone()),
                 timer: KeptTimer::new(),
-            })
+            }))
         };
         match self.connect_timeout {
             None => connecting.await,
