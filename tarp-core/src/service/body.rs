@@ -96,6 +96,13 @@ pub(crate) struct ContentType<'a> {
 impl<'a> ContentType<'a> {
     /// Parses a header value; `None` if it is not text.
     pub(crate) fn parse(value: &'a [u8]) -> Option<ContentType<'a>> {
+        if value == b"application/json" {
+            // What every TARP client sends with an RPC: no parameters to look for.
+            return Some(ContentType {
+                media_type: "application/json",
+                charset: None,
+            });
+        }
         let value = std::str::from_utf8(value).ok()?;
         let mut parts = value.split(';');
         let media_type = parts.next().unwrap_or("").trim();
@@ -170,6 +177,24 @@ pub(crate) fn decode(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn content_types_parse_the_same_with_or_without_the_short_path() {
+        fn parts(v: &[u8]) -> Option<(&str, Option<&str>)> {
+            ContentType::parse(v).map(|c| (c.media_type, c.charset))
+        }
+        assert_eq!(parts(b"application/json"), Some(("application/json", None)));
+        assert_eq!(
+            parts(b" application/json"),
+            Some(("application/json", None))
+        );
+        assert_eq!(parts(b"APPLICATION/JSON"), Some(("APPLICATION/JSON", None)));
+        assert_eq!(
+            parts(b"application/json; charset=\"latin-1\""),
+            Some(("application/json", Some("latin-1")))
+        );
+        assert_eq!(parts(b"\xff"), None);
+    }
 
     fn dec(ct: Option<&str>, body: &[u8]) -> Result<Body, String> {
         decode(
