@@ -206,6 +206,43 @@ fn odd_answers_are_read_as_the_python_client_reads_them() {
     ));
 }
 
+/// An answer beyond the client's response cap is refused (a protocol error, not a buffer of
+/// whatever size the server names), whether its `Content-Length` is honest or claims far
+/// more than is sent; an answer within the cap is read whole.
+#[test]
+fn answers_beyond_the_response_cap_are_refused() {
+    const CAP: usize = 1 << 20;
+    let octets = "Content-Type: application/octet-stream\r\n";
+    let answers = vec![
+        Some(json_response(DISCOVERY)),
+        Some(response("200 OK", octets, &"x".repeat(2 * CAP))),
+        // Claims 1 GiB, sends one byte more than the cap, then waits.
+        Some(format!(
+            "HTTP/1.1 200 OK\r\n{octets}Content-Length: {}\r\n\r\n{}",
+            1u64 << 30,
+            "y".repeat(CAP + 1)
+        )),
+        Some(response("200 OK", octets, &"z".repeat(1000))),
+    ];
+    let (addr, _requests) = fake(answers);
+    let client = Client::builder(&format!("http://{addr}"))
+        .max_response_bytes(CAP as u64)
+        .connect()
+        .unwrap();
+    for _ in 0..2 {
+        match client.get("page").send() {
+            Err(ClientError::Protocol(message)) => {
+                assert!(message.contains("limit"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    match client.get("page").send().unwrap() {
+        (_, WebData::Raw { bytes, .. }) => assert_eq!(bytes, vec![b'z'; 1000]),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn bad_urls_and_ca_files_are_clear_errors() {
     assert!(matches!(

@@ -43,6 +43,9 @@ use tarp_core::wire::discovery::Discovery;
 use tarp_core::wire::envelope;
 use tarp_core::wire::pickle::{self, Value};
 
+/// The most memory reserved for an answer's body on its `Content-Length` alone.
+const PRESIZE_MAX: u64 = 1 << 20;
+
 fn map_ureq(err: ureq::Error) -> ClientError {
     use ureq::Error as U;
     match err {
@@ -247,7 +250,11 @@ struct Inner {
 
 impl Inner {
     fn url(&self, path_and_query: &str) -> String {
-        format!("{}/{}", self.base, path_and_query)
+        let mut url = String::with_capacity(self.base.len() + 1 + path_and_query.len());
+        url.push_str(&self.base);
+        url.push('/');
+        url.push_str(path_and_query);
+        url
     }
 
     /// One request and its answer. The request body is taken and freed once sent, before
@@ -292,12 +299,21 @@ impl Inner {
         let status = resp.status().as_u16();
         let content_type = header("content-type");
         let retry_after = header("retry-after");
-        let body = resp
-            .body_mut()
-            .with_config()
-            .limit(self.max_response_bytes)
-            .read_to_vec()
-            .map_err(map_ureq)?;
+        // Sized by Content-Length up front (up to a bound: the length is only the server's
+        // word until the bytes arrive), so a small answer is read without regrowing.
+        let expected = resp.body().content_length().unwrap_or(0);
+        let mut body = Vec::with_capacity(
+            usize::try_from(expected.min(self.max_response_bytes).min(PRESIZE_MAX)).unwrap_or(0),
+        );
+        std::io::Read::read_to_end(
+            &mut resp
+                .body_mut()
+                .with_config()
+                .limit(self.max_response_bytes)
+                .reader(),
+            &mut body,
+        )
+        .map_err(|e| map_ureq(e.into()))?;
         Ok(Reply {
             status,
             content_type,
