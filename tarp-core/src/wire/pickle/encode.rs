@@ -74,8 +74,8 @@ fn arc_key<T: ?Sized>(v: &Value, a: &Arc<T>) -> (u8, usize) {
 
 impl Encoder {
     /// The common shapes of a call, written without the task stack (no allocation): a leaf,
-    /// a tuple of one to three leaves (an RPC's positional arguments), an empty container
-    /// (the `{}` kwargs of a positional call). The same bytes as [`run`](Self::run) (tested);
+    /// a tuple of up to three leaves (an RPC's positional arguments), an empty dict (the
+    /// `{}` kwargs of a positional call). The same bytes as [`run`](Self::run) (tested);
     /// returns false, having written nothing, for anything else.
     fn flat(&mut self, v: &Value) -> bool {
         // A leaf pushes no task: this stays empty, never allocated.
