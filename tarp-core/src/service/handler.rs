@@ -166,10 +166,7 @@ pub(crate) trait ErasedRpc: Send + Sync {
 
     /// The call answering a synchronous RPC: the result pickled into its envelope.
     fn prepare_call(&self, values: Vec<Value>, sig: &Signature) -> Result<super::Call, String> {
-        let invocation = self.prepare(values, sig)?;
-        Ok(super::Call::new(move || {
-            super::dispatch::rpc_response(invocation())
-        }))
+        Ok(super::Call::rpc(self.prepare(values, sig)?))
     }
 }
 

@@ -162,6 +162,9 @@ pub struct Call {
 
 enum Work {
     Blocking(Box<dyn FnOnce() -> Response + Send>),
+    /// A synchronous RPC, answered with its result pickled into an envelope: the invocation
+    /// (handler and arguments) in its own box, without a second one around it.
+    Rpc(handler::Invocation),
     Future(future::BoxFuture<Response>),
 }
 
@@ -169,6 +172,13 @@ impl Call {
     pub(crate) fn new(work: impl FnOnce() -> Response + Send + 'static) -> Call {
         Call {
             work: Work::Blocking(Box::new(work)),
+            cheap: false,
+        }
+    }
+
+    pub(crate) fn rpc(invocation: handler::Invocation) -> Call {
+        Call {
+            work: Work::Rpc(invocation),
             cheap: false,
         }
     }
@@ -209,11 +219,14 @@ impl Call {
     /// and answered with a 500 `handler panicked: <message>`. The future of an `async`
     /// handler is run to completion on the calling thread.
     pub fn run(self) -> Response {
-        let work = match self.work {
-            Work::Blocking(work) => work,
+        let answered = match self.work {
+            Work::Blocking(work) => catch_unwind(AssertUnwindSafe(work)),
+            Work::Rpc(invocation) => {
+                catch_unwind(AssertUnwindSafe(|| dispatch::rpc_response(invocation())))
+            }
             Work::Future(f) => return future::block_on(CallFuture::new(f)),
         };
-        match catch_unwind(AssertUnwindSafe(work)) {
+        match answered {
             Ok(response) => response,
             Err(panic) => envelope::error(
                 ErrorKind::Generic,
